@@ -54,8 +54,11 @@ export const TIME_FIELDS: ReadonlyArray<readonly [keyof Timestamp, number, numbe
 ];
 
 const utf8Encoder = new TextEncoder();
-/** Lenient: the server does not judge the text's encoding, so clients must not choke on it. */
-const utf8Decoder = new TextDecoder("utf-8", { fatal: false });
+/**
+ * Lenient: the server does not judge the text's encoding, so clients must not choke on it.
+ * `ignoreBOM` keeps a leading U+FEFF, which is content here, not a byte-order mark.
+ */
+const utf8Decoder = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
 
 /**
  * Encodes one message as a complete frame, including its overall_length field.

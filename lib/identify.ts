@@ -34,6 +34,15 @@ export function encodeIdentify(role: Role, littleEndian = false): Uint8Array {
  * built on either convention.
  */
 export function parseIdentify(bytes: Uint8Array): Identity {
+  if (bytes.length < 4) {
+    // A DataView of 4 bytes would read past a shorter view, or throw RangeError.
+    throw new ProtocolError(
+      "truncated",
+      "identify",
+      0,
+      `identify code truncated: got ${bytes.length} of 4 bytes`,
+    );
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, 4);
   for (const littleEndian of [false, true]) {
     const code = view.getInt32(0, littleEndian);

@@ -1,0 +1,73 @@
+/**
+ * Command-line parsing shared by the programs: `node:util`'s parseArgs, with every mistake
+ * turned into a {@linkcode UsageError} that names the option.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { UsageError } from "./user_errors.ts";
+
+/** The option table parseArgs takes. */
+export type OptionSpec = Record<
+  string,
+  { type: "string" | "boolean"; multiple?: boolean; short?: string; default?: string | boolean }
+>;
+
+/** Parsed option values, as parseArgs returns them. */
+export type OptionValues = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+/** Parses `args` strictly; unknown options and missing values become a UsageError. */
+export function parseOptions(
+  args: string[],
+  spec: OptionSpec,
+): { values: OptionValues; positionals: string[] } {
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      options: spec,
+      strict: true,
+      allowPositionals: true,
+    });
+    return { values: values as OptionValues, positionals };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new UsageError(`${message.replace(/\.$/, "")}. Try --help.`);
+  }
+}
+
+/** Reads a string option, or `fallback`. */
+export function stringOption(values: OptionValues, name: string, fallback: string): string;
+export function stringOption(values: OptionValues, name: string): string | undefined;
+export function stringOption(
+  values: OptionValues,
+  name: string,
+  fallback?: string,
+): string | undefined {
+  const value = values[name];
+  return typeof value === "string" ? value : fallback;
+}
+
+/** Reads a number option within [min, max], or `fallback`; anything else is a UsageError. */
+export function numberOption(
+  values: OptionValues,
+  name: string,
+  fallback: number,
+  min = 0,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  const raw = values[name];
+  if (typeof raw !== "string") return fallback;
+  const value = Number(raw);
+  if (raw.trim() === "" || !Number.isFinite(value) || value < min || value > max) {
+    throw new UsageError(`--${name} must be a number from ${min} to ${max}, not "${raw}".`);
+  }
+  return value;
+}
+
+/** Reads a TCP port option (0 asks the system for a free one). */
+export function portOption(values: OptionValues, name: string, fallback: number): number {
+  const port = numberOption(values, name, fallback, 0, 65535);
+  if (!Number.isInteger(port)) throw new UsageError(`--${name} must be a whole number.`);
+  return port;
+}

@@ -1,0 +1,60 @@
+/**
+ * The display client's loop: identify, then turn every frame into one printed line. It only
+ * sees a {@linkcode Reader}/{@linkcode Writer} pair, so the same loop serves TCP, TLS and tests.
+ *
+ * @module
+ */
+
+import type { Message } from "./frame.ts";
+import { FrameDecoder } from "./frame_decoder.ts";
+import { encodeIdentify } from "./identify.ts";
+import { neutralizeControls } from "./sanitize.ts";
+import { formatTimestamp } from "./time.ts";
+import { type Reader, writeAll, type Writer } from "./wire_io.ts";
+
+/**
+ * Formats a message as the display prints it: `<username> YYYY-MM-DD HH:mm:ss <text>`, with
+ * control characters neutralised so that no user can drive another's terminal.
+ */
+export function formatLine(message: Message): string {
+  return `${neutralizeControls(message.username)} ${formatTimestamp(message.time)} ${
+    neutralizeControls(message.text)
+  }`;
+}
+
+/** Options for {@linkcode runDisplay}. */
+export interface DisplayOptions {
+  littleEndian?: boolean;
+  /** Called once the identify code is sent, e.g. to reset a reconnect backoff. */
+  onIdentified?: () => void;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Identifies as a display on `conn`, then writes one line per message to `out`, each batch
+ * as soon as it arrives (so it works in a pipe). Resolves when the server closes the
+ * connection; rejects with a ProtocolError if it sends a malformed frame, or with the
+ * writer's error if `out` is closed.
+ */
+export async function runDisplay(
+  conn: Reader & Writer,
+  out: Writer,
+  options: DisplayOptions = {},
+): Promise<void> {
+  const littleEndian = options.littleEndian ?? false;
+  await writeAll(conn, encodeIdentify("display", littleEndian));
+  options.onIdentified?.();
+  // The server enforces the frame size limit; a display accepts any valid frame.
+  const decoder = new FrameDecoder({ littleEndian, maxFrame: 2 ** 31 - 1 });
+  const buffer = new Uint8Array(64 * 1024);
+  for (;;) {
+    const n = await conn.read(buffer);
+    if (n === null) return;
+    const messages = decoder.push(buffer.subarray(0, n));
+    if (messages.length === 0) continue;
+    let lines = "";
+    for (const message of messages) lines += formatLine(message) + "\n";
+    await writeAll(out, encoder.encode(lines));
+  }
+}

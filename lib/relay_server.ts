@@ -1,0 +1,337 @@
+/**
+ * The relay: accepts connections on any number of listeners, reads each client's identify
+ * code in the client's own task, then either registers a display with the fan-out or reads
+ * a keyboard's frames and broadcasts them. Every limit that keeps one bad client from
+ * hurting the others lives in {@linkcode RelayOptions}.
+ *
+ * @module
+ */
+
+import { ProtocolError } from "./errors.ts";
+import { type BacklogLimits, describeIoError, DisplayQueue, Fanout } from "./fanout.ts";
+import { DEFAULT_MAX_FRAME } from "./frame.ts";
+import { countFrames, FrameDecoder } from "./frame_decoder.ts";
+import { type Identity, parseIdentify } from "./identify.ts";
+import type { Logger } from "./log.ts";
+import { readExact } from "./wire_io.ts";
+
+/** Every limit of a relay. Times are in seconds, sizes in bytes. */
+export interface RelayOptions extends BacklogLimits {
+  maxFrame: number;
+  identifyTimeout: number;
+  frameTimeout: number;
+  handshakeTimeout: number;
+  /** Most simultaneous connections across all listeners; 0 means no limit. */
+  maxConnections: number;
+  /** Most simultaneous connections from one address; 0 means no limit. */
+  maxPerAddress: number;
+  /** Messages per second a keyboard may send before its socket is paused; 0 turns it off. */
+  keyboardRate: number;
+  /** Messages a keyboard may send in a burst above its rate. */
+  keyboardBurst: number;
+  /** TCP keepalive on every connection, so that peers that vanished are noticed. */
+  keepAlive: boolean;
+}
+
+/** Defaults, chosen in RELIABILITY.md beside those of IRC servers and Redis. */
+export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
+  maxFrame: DEFAULT_MAX_FRAME,
+  maxBacklog: 1024 * 1024,
+  softBacklog: 256 * 1024,
+  softSeconds: 10,
+  identifyTimeout: 10,
+  frameTimeout: 30,
+  handshakeTimeout: 10,
+  maxConnections: 20_000,
+  maxPerAddress: 0,
+  keyboardRate: 1000,
+  keyboardBurst: 5000,
+  keepAlive: true,
+};
+
+/** Read buffer size for keyboards: large enough to take a burst of frames in one read. */
+const KEYBOARD_READ_SIZE = 32 * 1024;
+/** Displays only ever send their identify code; what else they send is read and ignored. */
+const discardBuffer = new Uint8Array(4096);
+
+/** A connection the relay holds, with an idempotent close that logs why exactly once. */
+class Client {
+  readonly peer: string;
+  readonly address: string;
+  readonly conn: Deno.Conn;
+  role: Identity["role"] | "unidentified" = "unidentified";
+  closed = false;
+  #onClose: (client: Client) => void;
+
+  constructor(conn: Deno.Conn, onClose: (client: Client) => void) {
+    this.conn = conn;
+    const addr = conn.remoteAddr as Deno.NetAddr;
+    this.address = addr.hostname;
+    this.peer = addr.hostname.includes(":")
+      ? `[${addr.hostname}]:${addr.port}`
+      : `${addr.hostname}:${addr.port}`;
+    this.#onClose = onClose;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.conn.close();
+    } catch {
+      // Already closed by the runtime.
+    }
+    this.#onClose(this);
+  }
+}
+
+/** Runs `work` with a deadline; on expiry, `onTimeout` runs (it closes the connection). */
+async function withDeadline<T>(
+  seconds: number,
+  onTimeout: () => void,
+  work: Promise<T>,
+): Promise<T> {
+  const timer = setTimeout(onTimeout, seconds * 1000);
+  try {
+    return await work;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A relay: one display registry, any number of listeners feeding it. */
+export class Relay {
+  readonly options: RelayOptions;
+  readonly fanout = new Fanout();
+  #log: Logger;
+  #clients = new Set<Client>();
+  #perAddress = new Map<string, number>();
+  #listeners = new Set<Deno.Listener>();
+  #softTimer: ReturnType<typeof setInterval>;
+  #lastLimitLog = 0;
+  #closing = false;
+  #tasks = new Set<Promise<void>>();
+
+  constructor(options: Partial<RelayOptions>, log: Logger) {
+    this.options = { ...DEFAULT_RELAY_OPTIONS, ...options };
+    this.#log = log;
+    this.#softTimer = setInterval(() => this.fanout.checkSoftLimits(Date.now()), 1000);
+  }
+
+  /** Open connections, for tests and the soak's accounting. */
+  get connections(): number {
+    return this.#clients.size;
+  }
+
+  /**
+   * Accepts connections from `listener` until it or the relay is closed. TLS listeners
+   * hand over connections whose handshake each client's own task completes, under a
+   * deadline, so a client that never finishes it delays nobody.
+   */
+  serve(listener: Deno.Listener, tls = false): Promise<void> {
+    this.#listeners.add(listener);
+    return this.#track(this.#acceptLoop(listener, tls));
+  }
+
+  /** Stops listening on `listener` only, leaving its connections open (certificate reload). */
+  unserve(listener: Deno.Listener): void {
+    if (this.#listeners.delete(listener)) closeQuietly(listener);
+  }
+
+  /** Sends a run of complete big-endian frames from the relay itself to every display. */
+  broadcast(frames: Uint8Array): void {
+    this.fanout.broadcast(frames, false);
+  }
+
+  /** Stops accepting, closes every client, and resolves when every task has ended. */
+  async close(): Promise<void> {
+    this.#closing = true;
+    clearInterval(this.#softTimer);
+    for (const listener of this.#listeners) closeQuietly(listener);
+    this.#listeners.clear();
+    for (const client of this.#clients) client.close();
+    await Promise.allSettled([...this.#tasks]);
+  }
+
+  #track(task: Promise<void>): Promise<void> {
+    this.#tasks.add(task);
+    task.finally(() => this.#tasks.delete(task));
+    return task;
+  }
+
+  async #acceptLoop(listener: Deno.Listener, tls: boolean): Promise<void> {
+    let backoff = 0;
+    for (;;) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+        backoff = 0;
+      } catch (error) {
+        if (this.#closing || !this.#listeners.has(listener)) return;
+        if (error instanceof Deno.errors.BadResource) return;
+        // Out of descriptors (EMFILE) and the like: say so once per episode, back off, retry.
+        if (backoff === 0) {
+          this.#log.error(`accept failed: ${describeIoError(error)}; backing off`);
+        }
+        backoff = Math.min(Math.max(backoff * 2, 10), 1000);
+        await new Promise((resolve) => setTimeout(resolve, backoff));
+        continue;
+      }
+      this.#admit(conn, tls);
+    }
+  }
+
+  #admit(conn: Deno.Conn, tls: boolean): void {
+    const client = new Client(conn, (gone) => this.#forget(gone));
+    const { maxConnections, maxPerAddress } = this.options;
+    const fromAddress = this.#perAddress.get(client.address) ?? 0;
+    let refusal = "";
+    if (maxConnections > 0 && this.#clients.size >= maxConnections) {
+      refusal = `connection limit ${maxConnections} reached`;
+    } else if (maxPerAddress > 0 && fromAddress >= maxPerAddress) {
+      refusal = `per-address limit ${maxPerAddress} reached for ${client.address}`;
+    }
+    if (refusal) {
+      closeQuietly(conn);
+      const now = Date.now();
+      if (now - this.#lastLimitLog >= 1000) {
+        this.#lastLimitLog = now;
+        this.#log.warn(`${client.peer} refused: ${refusal}`);
+      }
+      return;
+    }
+    this.#clients.add(client);
+    this.#perAddress.set(client.address, fromAddress + 1);
+    this.#log.info(`${client.peer} connected${tls ? " (TLS)" : ""}`);
+    this.#track(this.#handle(client, tls));
+  }
+
+  #forget(client: Client): void {
+    this.#clients.delete(client);
+    const left = (this.#perAddress.get(client.address) ?? 1) - 1;
+    if (left > 0) this.#perAddress.set(client.address, left);
+    else this.#perAddress.delete(client.address);
+  }
+
+  /** Ends a client with exactly one log line: a disconnect, or a drop with its reason. */
+  #end(client: Client, how: "disconnected" | "dropped", reason: string): void {
+    if (client.closed) return;
+    client.close();
+    const line = `${client.peer} ${how} (${client.role}): ${reason}`;
+    if (how === "dropped") this.#log.warn(line);
+    else this.#log.info(line);
+  }
+
+  async #handle(client: Client, tls: boolean): Promise<void> {
+    let handshaken = !tls;
+    const expire = (what: string) => () => this.#end(client, "dropped", what);
+    try {
+      const conn = client.conn;
+      if (this.options.keepAlive && "setKeepAlive" in conn) {
+        (conn as Deno.TcpConn).setKeepAlive(true);
+      }
+      if (tls) {
+        await withDeadline(
+          this.options.handshakeTimeout,
+          expire(`no TLS handshake within ${this.options.handshakeTimeout} s`),
+          (conn as Deno.TlsConn).handshake(),
+        );
+        handshaken = true;
+      }
+      const code = await withDeadline(
+        this.options.identifyTimeout,
+        expire(`no identify code within ${this.options.identifyTimeout} s`),
+        readExact(conn, 4),
+      );
+      if (code === null) return this.#end(client, "disconnected", "closed before identifying");
+      const identity = parseIdentify(code);
+      client.role = identity.role;
+      if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+      this.#log.info(
+        `${client.peer} identified as ${identity.role}${
+          identity.littleEndian ? " (little-endian)" : ""
+        }`,
+      );
+      if (identity.role === "display") await this.#runDisplay(client, identity.littleEndian);
+      else await this.#runKeyboard(client, identity.littleEndian, expire);
+    } catch (error) {
+      if (client.closed) return;
+      if (error instanceof ProtocolError) return this.#end(client, "dropped", error.message);
+      if (!handshaken) {
+        return this.#end(client, "dropped", `TLS handshake failed: ${describeIoError(error)}`);
+      }
+      this.#end(client, "disconnected", describeIoError(error));
+    }
+  }
+
+  async #runDisplay(client: Client, littleEndian: boolean): Promise<void> {
+    const queue = new DisplayQueue(
+      client.conn,
+      littleEndian,
+      this.options,
+      (reason) => this.#end(client, "dropped", reason),
+    );
+    this.fanout.add(queue);
+    try {
+      // Reading tells us when the display goes away; whatever it sends is ignored.
+      while (!client.closed) {
+        const n = await client.conn.read(discardBuffer);
+        if (n === null) return this.#end(client, "disconnected", "closed by peer");
+      }
+    } finally {
+      this.fanout.delete(queue);
+      queue.discard();
+    }
+  }
+
+  async #runKeyboard(
+    client: Client,
+    littleEndian: boolean,
+    expire: (what: string) => () => void,
+  ): Promise<void> {
+    const { maxFrame, frameTimeout, keyboardRate, keyboardBurst } = this.options;
+    const decoder = new FrameDecoder({ littleEndian, maxFrame });
+    const buffer = new Uint8Array(KEYBOARD_READ_SIZE);
+    const onFrameTimeout = expire(`frame not completed within ${frameTimeout} s`);
+    let frameTimer: ReturnType<typeof setTimeout> | undefined;
+    // Token bucket: when a keyboard is over its rate, its socket is not read until it is back
+    // under, so TCP pushes back on it and nothing is lost.
+    let tokens = keyboardBurst;
+    let refilled = Date.now();
+    try {
+      for (;;) {
+        const n = await client.conn.read(buffer);
+        if (n === null) {
+          const partial = decoder.buffered > 0 ? " in the middle of a frame" : "";
+          return this.#end(client, "disconnected", `closed by peer${partial}`);
+        }
+        const frames = decoder.pushFrames(buffer.subarray(0, n));
+        if (decoder.buffered > 0) {
+          frameTimer ??= setTimeout(onFrameTimeout, frameTimeout * 1000);
+        } else if (frameTimer !== undefined) {
+          clearTimeout(frameTimer);
+          frameTimer = undefined;
+        }
+        if (frames.length === 0) continue;
+        this.fanout.broadcast(frames, littleEndian);
+        if (keyboardRate > 0) {
+          const now = Date.now();
+          tokens = Math.min(keyboardBurst, tokens + (now - refilled) * keyboardRate / 1000);
+          refilled = now;
+          tokens -= countFrames(frames, decoder);
+          if (tokens < 0) await new Promise((r) => setTimeout(r, -tokens * 1000 / keyboardRate));
+        }
+      }
+    } finally {
+      clearTimeout(frameTimer);
+    }
+  }
+}
+
+function closeQuietly(resource: { close(): void }): void {
+  try {
+    resource.close();
+  } catch {
+    // Already closed.
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * Opening connections and listeners, plain or TLS, with certificates read from PEM files.
+ * Failures the user can fix (a missing file, a port in use) become a UsageError whose message is
+ * the sentence to show; connection failures are left for {@linkcode explainError} to phrase.
+ *
+ * @module
+ */
+
+import { explainError, UsageError } from "./user_errors.ts";
+
+/** Where to connect, and how. */
+export interface DialOptions {
+  host: string;
+  port: number;
+  tls?: boolean;
+  /** PEM file of the root CA to trust; without it, the runtime's default roots. */
+  caFile?: string;
+}
+
+/** Connects and, for TLS, completes the handshake, so that certificate errors surface here. */
+export async function dial(options: DialOptions): Promise<Deno.Conn> {
+  const { host: hostname, port } = options;
+  if (!options.tls) return await Deno.connect({ hostname, port });
+  const caCerts = options.caFile ? [await readPem(options.caFile, "CA certificate")] : undefined;
+  const conn = await Deno.connectTls({ hostname, port, caCerts });
+  try {
+    await conn.handshake();
+  } catch (error) {
+    conn.close();
+    throw error;
+  }
+  return conn;
+}
+
+/** A certificate and key pair in PEM. */
+export interface KeyPair {
+  cert: string;
+  key: string;
+}
+
+/** Reads a certificate and key from PEM files; a missing or non-PEM file is a UsageError. */
+export async function readKeyPair(certFile: string, keyFile: string): Promise<KeyPair> {
+  return {
+    cert: await readPem(certFile, "certificate"),
+    key: await readPem(keyFile, "private key"),
+  };
+}
+
+/** Reads one PEM file, naming the file and what it should hold in any error. */
+export async function readPem(path: string, what: string): Promise<string> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    const hint = error instanceof Deno.errors.NotFound
+      ? " Create a throwaway set with: deno task certs"
+      : "";
+    throw new UsageError(
+      explainError(error, { action: `read the ${what}`, target: path }) + hint,
+    );
+  }
+  if (!text.includes("-----BEGIN ")) {
+    throw new UsageError(`The ${what} file ${path} is not in PEM format.`);
+  }
+  return text;
+}
+
+/** Opens a plain listener, or a TLS one when a key pair is given; failures are UsageErrors. */
+export function listen(host: string, port: number, keys?: KeyPair): Deno.Listener {
+  const hostname = host;
+  try {
+    return keys ? Deno.listenTls({ hostname, port, ...keys }) : Deno.listen({ hostname, port });
+  } catch (error) {
+    throw new UsageError(
+      explainError(error, { action: "listen on", target: formatAddress(host, port) }),
+    );
+  }
+}
+
+/** `host:port`, with IPv6 literals bracketed. */
+export function formatAddress(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}

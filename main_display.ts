@@ -1,0 +1,131 @@
+/**
+ * wirechat display client: connects as DISPLAY and prints every message as
+ * `<username> YYYY-MM-DD HH:mm:ss <text>`.
+ *
+ * @module
+ */
+
+import { parseOptions } from "./lib/args.ts";
+import {
+  type ClientConnection,
+  connect,
+  CONNECTION_OPTIONS,
+  CONNECTION_USAGE,
+  connectionFrom,
+  interrupted,
+  say,
+} from "./lib/client_cli.ts";
+import { runDisplay } from "./lib/display.ts";
+import { ProtocolError } from "./lib/errors.ts";
+import { describeIoError } from "./lib/fanout.ts";
+import { formatAddress } from "./lib/transport.ts";
+import { explainError, UsageError } from "./lib/user_errors.ts";
+import type { Writer } from "./lib/wire_io.ts";
+
+const USAGE = `Usage: display [options]
+
+Prints every message the server relays, one line each.
+
+${CONNECTION_USAGE}
+  --reconnect       when the server goes away, reconnect with backoff instead of exiting`;
+
+/** Raised when stdout is gone (e.g. piped into head): the display's job is over. */
+class OutputClosed extends Error {}
+
+const stdout: Writer = {
+  write: (bytes) =>
+    Deno.stdout.write(bytes).catch((error) => {
+      throw new OutputClosed(String(error));
+    }),
+};
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+/** Runs the display client; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let options: ClientConnection;
+  let reconnect: boolean;
+  try {
+    const { values, positionals } = parseOptions(args, {
+      ...CONNECTION_OPTIONS,
+      reconnect: { type: "boolean" },
+    });
+    if (values.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    if (positionals.length > 0) {
+      throw new UsageError(`Unexpected argument "${positionals[0]}". Try --help.`);
+    }
+    options = connectionFrom(values);
+    reconnect = values.reconnect === true;
+  } catch (error) {
+    say(explainError(error));
+    return 2;
+  }
+  const ctrlC = interrupted();
+  let current: Deno.Conn | undefined;
+  ctrlC.signal.then(() => current && closeQuietly(current));
+  try {
+    const server = formatAddress(options.host, options.port);
+    let backoff = 1;
+    let stopped = false;
+    ctrlC.signal.then(() => stopped = true);
+    const pause = (seconds: number) =>
+      Promise.race([ctrlC.signal, new Promise((r) => setTimeout(r, seconds * 1000))]);
+    for (;;) {
+      let conn: Deno.Conn;
+      try {
+        conn = await Promise.race([connect(options), ctrlC.signal.then(() => null)]) as Deno.Conn;
+        if (stopped) return 0;
+      } catch (error) {
+        if (!reconnect) throw error;
+        say(`${explainError(error)} Retrying in ${backoff} s.`);
+        await pause(backoff);
+        if (stopped) return 0;
+        backoff = Math.min(backoff * 2, 30);
+        continue;
+      }
+      current = conn;
+      let lost = "The server closed the connection.";
+      try {
+        await runDisplay(conn, stdout, {
+          littleEndian: options.littleEndian,
+          onIdentified: () => backoff = 1,
+        });
+      } catch (error) {
+        if (stopped || error instanceof OutputClosed) return 0;
+        if (error instanceof ProtocolError) {
+          lost = `The server sent a malformed frame (${error.message}).`;
+        } else {
+          lost = `The connection to ${server} was lost: ${describeIoError(error)}.`;
+        }
+      } finally {
+        current = undefined;
+        closeQuietly(conn);
+      }
+      if (stopped) return 0;
+      if (!reconnect) {
+        say(lost);
+        return 1;
+      }
+      say(`${lost} Reconnecting in ${backoff} s.`);
+      await pause(backoff);
+      if (stopped) return 0;
+      backoff = Math.min(backoff * 2, 30);
+    }
+  } catch (error) {
+    say(explainError(error));
+    return 1;
+  } finally {
+    ctrlC.stop();
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

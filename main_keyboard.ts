@@ -1,0 +1,122 @@
+/**
+ * wirechat keyboard client: asks for a username, connects as KEYBOARD, then sends each line
+ * typed (or piped in) as one message stamped with the local time.
+ *
+ * @module
+ */
+
+import { parseOptions } from "./lib/args.ts";
+import {
+  type ClientConnection,
+  connect,
+  CONNECTION_OPTIONS,
+  CONNECTION_USAGE,
+  connectionFrom,
+  interrupted,
+  say,
+} from "./lib/client_cli.ts";
+import { describeIoError } from "./lib/fanout.ts";
+import { LineReader, runKeyboard } from "./lib/keyboard.ts";
+import { formatAddress } from "./lib/transport.ts";
+import { explainError, UsageError } from "./lib/user_errors.ts";
+
+const USAGE = `Usage: keyboard [options]
+
+Sends each line typed (or piped in) as one message. End with Ctrl-D or Ctrl-C.
+
+${CONNECTION_USAGE}
+  --user NAME       the username to send as (asked for when absent)`;
+
+const encoder = new TextEncoder();
+
+/** Asks for the username: prompted on a terminal, the first line when input is piped. */
+async function askUsername(lines: LineReader, interactive: boolean): Promise<string> {
+  for (;;) {
+    if (interactive) await Deno.stdout.write(encoder.encode("Username: "));
+    const line = await lines.nextLine();
+    if (line === null) throw new UsageError("No username given (input ended first).");
+    const name = line.trim();
+    if (name !== "") return name;
+    if (!interactive) throw new UsageError("The username (the first line of input) is empty.");
+  }
+}
+
+/** Waits for the server to close the connection; a keyboard is never sent anything. */
+async function serverClosed(conn: Deno.Conn): Promise<string> {
+  const buffer = new Uint8Array(1024);
+  try {
+    while ((await conn.read(buffer)) !== null) {
+      // Nothing is expected from the server; ignore it.
+    }
+    return "The server closed the connection.";
+  } catch (error) {
+    return `The connection to the server was lost: ${describeIoError(error)}.`;
+  }
+}
+
+/** Runs the keyboard client; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let options: ClientConnection;
+  let user: string | undefined;
+  try {
+    const { values, positionals } = parseOptions(args, {
+      ...CONNECTION_OPTIONS,
+      user: { type: "string" },
+    });
+    if (values.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    if (positionals.length > 0) {
+      throw new UsageError(`Unexpected argument "${positionals[0]}". Try --help.`);
+    }
+    options = connectionFrom(values);
+    user = typeof values.user === "string" ? values.user.trim() : undefined;
+    if (user === "") throw new UsageError("--user must not be empty.");
+  } catch (error) {
+    say(explainError(error));
+    return 2;
+  }
+  const ctrlC = interrupted();
+  const interactive = Deno.stdin.isTerminal();
+  const lines = new LineReader(Deno.stdin);
+  let conn: Deno.Conn | undefined;
+  try {
+    const username = user ?? await askUsername(lines, interactive);
+    conn = await connect(options);
+    if (interactive) {
+      say(
+        `Connected to ${
+          formatAddress(options.host, options.port)
+        } as ${username}. Type a message and press Enter; Ctrl-D or Ctrl-C quits.`,
+      );
+    }
+    const gone = serverClosed(conn);
+    const outcome = await Promise.race([
+      runKeyboard(conn, username, lines, options).then(() => "eof" as const),
+      ctrlC.signal.then(() => "interrupted" as const),
+      gone,
+    ]);
+    if (outcome === "eof") {
+      // Let the server read everything, then wait (briefly) for it to close its side.
+      await conn.closeWrite().catch(() => {});
+      await Promise.race([gone, new Promise((r) => setTimeout(r, 2000))]);
+      return 0;
+    }
+    if (outcome === "interrupted") return 0;
+    say(outcome);
+    return 1;
+  } catch (error) {
+    say(explainError(error));
+    return 1;
+  } finally {
+    ctrlC.stop();
+    try {
+      conn?.close();
+    } catch {
+      // Already closed.
+    }
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,229 @@
+/**
+ * wirechat server: relays every message from every keyboard client to every display client.
+ * `--reference` runs the course's four reference servers in one process.
+ *
+ * @module
+ */
+
+import {
+  numberOption,
+  type OptionSpec,
+  parseOptions,
+  portOption,
+  stringOption,
+} from "./lib/args.ts";
+import { LOG_LEVELS, Logger, type LogLevel } from "./lib/log.ts";
+import { DEFAULT_RELAY_OPTIONS, type RelayOptions } from "./lib/relay_server.ts";
+import { type RelaySpec, ServerHost } from "./lib/server_host.ts";
+import { explainError, UsageError } from "./lib/user_errors.ts";
+
+const d = DEFAULT_RELAY_OPTIONS;
+const USAGE = `Usage: server [options]
+
+  --host H               address to listen on (default 0.0.0.0, every interface)
+  --port P               port to listen on (default 55200; 0 picks a free one)
+  --cert FILE --key FILE serve TLS with this certificate and private key (PEM)
+  --random-every S       also send a random message to every display every S seconds
+  --reference            run the course's four reference servers: random-message on
+                         BASE, full on BASE+100, and their TLS twins on BASE+200, BASE+300
+  --base-port BASE       first reference port (default 55100)
+  --certs DIR            certificates for --reference: DIR/server.crt, DIR/server.key
+                         (default certs; create them with: deno task certs)
+  --reload-certs S       check the certificate files every S seconds and reload them when
+                         they change (SIGHUP also reloads, where the system has it)
+  --max-frame BYTES      largest overall_length accepted (default ${d.maxFrame})
+  --max-backlog BYTES    drop a display whose unsent backlog passes this (default ${d.maxBacklog})
+  --soft-backlog BYTES   ... or stays above this (default ${d.softBacklog})
+  --soft-seconds S       ... for this long (default ${d.softSeconds})
+  --keyboard-rate N      messages/s a keyboard may sustain before its socket is paused;
+                         0 turns flood control off (default ${d.keyboardRate})
+  --keyboard-burst N     messages a keyboard may send at once above its rate (default ${d.keyboardBurst})
+  --max-connections N    simultaneous connections, 0 for no limit (default ${d.maxConnections})
+  --max-per-address N    simultaneous connections from one address, 0 for no limit (default 0)
+  --identify-timeout S   seconds a client has to send its identify code (default ${d.identifyTimeout})
+  --frame-timeout S      seconds a started frame has to complete (default ${d.frameTimeout})
+  --handshake-timeout S  seconds a TLS client has to finish its handshake (default ${d.handshakeTimeout})
+  --no-keepalive         do not enable TCP keepalive on connections
+  --log-level LEVEL      error, warn, info or debug (default info)
+  --help                 show this help
+`;
+
+const SPEC: OptionSpec = {
+  host: { type: "string" },
+  port: { type: "string" },
+  cert: { type: "string" },
+  key: { type: "string" },
+  "random-every": { type: "string" },
+  reference: { type: "boolean" },
+  "base-port": { type: "string" },
+  certs: { type: "string" },
+  "reload-certs": { type: "string" },
+  "max-frame": { type: "string" },
+  "max-backlog": { type: "string" },
+  "soft-backlog": { type: "string" },
+  "soft-seconds": { type: "string" },
+  "keyboard-rate": { type: "string" },
+  "keyboard-burst": { type: "string" },
+  "max-connections": { type: "string" },
+  "max-per-address": { type: "string" },
+  "identify-timeout": { type: "string" },
+  "frame-timeout": { type: "string" },
+  "handshake-timeout": { type: "string" },
+  "no-keepalive": { type: "boolean" },
+  "log-level": { type: "string" },
+  help: { type: "boolean", short: "h" },
+};
+
+/** The server's configuration, parsed from its command line. */
+export interface ServerConfig {
+  relays: RelaySpec[];
+  relayOptions: RelayOptions;
+  logLevel: LogLevel;
+  reloadEvery: number;
+}
+
+/** Parses the command line into a configuration, or throws a UsageError. */
+export function parseServerArgs(args: string[]): ServerConfig | "help" {
+  const { values, positionals } = parseOptions(args, SPEC);
+  if (values.help) return "help";
+  if (positionals.length > 0) {
+    throw new UsageError(`Unexpected argument "${positionals[0]}". Try --help.`);
+  }
+  const logLevel = stringOption(values, "log-level", "info") as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}.`);
+  }
+  const seconds = (name: string, fallback: number) =>
+    numberOption(values, name, fallback, 0.001, 86400);
+  const count = (name: string, fallback: number) => numberOption(values, name, fallback, 0);
+  const relayOptions: RelayOptions = {
+    maxFrame: numberOption(values, "max-frame", d.maxFrame, 32, 2 ** 31 - 1),
+    maxBacklog: count("max-backlog", d.maxBacklog),
+    softBacklog: count("soft-backlog", d.softBacklog),
+    softSeconds: seconds("soft-seconds", d.softSeconds),
+    keyboardRate: count("keyboard-rate", d.keyboardRate),
+    keyboardBurst: numberOption(values, "keyboard-burst", d.keyboardBurst, 1),
+    maxConnections: count("max-connections", d.maxConnections),
+    maxPerAddress: count("max-per-address", d.maxPerAddress),
+    identifyTimeout: seconds("identify-timeout", d.identifyTimeout),
+    frameTimeout: seconds("frame-timeout", d.frameTimeout),
+    handshakeTimeout: seconds("handshake-timeout", d.handshakeTimeout),
+    keepAlive: !values["no-keepalive"],
+  };
+  const host = stringOption(values, "host", "0.0.0.0");
+  const randomEvery = numberOption(values, "random-every", 0, 0, 86400);
+  const reloadEvery = numberOption(values, "reload-certs", 0, 0, 86400);
+  let cert = stringOption(values, "cert");
+  let key = stringOption(values, "key");
+  if (values.reference) {
+    for (const name of ["port", "cert", "key", "random-every"]) {
+      if (values[name] !== undefined) {
+        throw new UsageError(
+          `--${name} does not go with --reference (use --base-port and --certs).`,
+        );
+      }
+    }
+    const base = portOption(values, "base-port", 55100);
+    if (base + 300 > 65535) throw new UsageError("--base-port must leave room for BASE+300.");
+    const dir = stringOption(values, "certs", "certs");
+    cert = `${dir}/server.crt`;
+    key = `${dir}/server.key`;
+    const tls = { certFile: cert, keyFile: key };
+    return {
+      relayOptions,
+      logLevel,
+      reloadEvery,
+      relays: [
+        {
+          randomEvery: numberOption(values, "random-every", 2, 0.001, 86400),
+          endpoints: [
+            { label: "random-message server", host, port: base },
+            { label: "random-message TLS server", host, port: base + 200, ...tls },
+          ],
+        },
+        {
+          endpoints: [
+            { label: "full server", host, port: base + 100 },
+            { label: "full TLS server", host, port: base + 300, ...tls },
+          ],
+        },
+      ],
+    };
+  }
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new UsageError("--cert and --key go together: give both for TLS, or neither.");
+  }
+  for (const name of ["base-port", "certs"]) {
+    if (values[name] !== undefined) throw new UsageError(`--${name} only goes with --reference.`);
+  }
+  const port = portOption(values, "port", 55200);
+  const label = cert ? "full TLS server" : "full server";
+  return {
+    relayOptions,
+    logLevel,
+    reloadEvery,
+    relays: [{ randomEvery, endpoints: [{ label, host, port, certFile: cert, keyFile: key }] }],
+  };
+}
+
+/** Watches the certificate files' modification times and reloads when they change. */
+function watchCertificates(host: ServerHost, files: string[], seconds: number): () => void {
+  const stamp = async () =>
+    (await Promise.all(
+      files.map((f) => Deno.stat(f).then((s) => s.mtime?.getTime() ?? 0, () => 0)),
+    ))
+      .join(",");
+  let last: Promise<string> = stamp();
+  const timer = setInterval(async () => {
+    const before = await last;
+    last = stamp();
+    if ((await last) !== before) await host.reload();
+  }, seconds * 1000);
+  return () => clearInterval(timer);
+}
+
+/** Runs the server until SIGINT or SIGTERM; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let config: ServerConfig | "help";
+  try {
+    config = parseServerArgs(args);
+  } catch (error) {
+    console.error(explainError(error));
+    return 2;
+  }
+  if (config === "help") {
+    console.log(USAGE);
+    return 0;
+  }
+  const log = new Logger(config.logLevel);
+  let host: ServerHost;
+  try {
+    host = await ServerHost.start(config.relays, config.relayOptions, log);
+  } catch (error) {
+    console.error(explainError(error));
+    return 1;
+  }
+  const tlsFiles = [
+    ...new Set(
+      host.endpoints.filter((e) => e.tls).flatMap((e) => [e.spec.certFile!, e.spec.keyFile!]),
+    ),
+  ];
+  const stopWatching = config.reloadEvery > 0 && tlsFiles.length > 0
+    ? watchCertificates(host, tlsFiles, config.reloadEvery)
+    : () => {};
+  const signals: Deno.Signal[] = Deno.build.os === "windows"
+    ? ["SIGINT", "SIGBREAK"]
+    : ["SIGINT", "SIGTERM"];
+  const reload = () => void host.reload();
+  if (Deno.build.os !== "windows") Deno.addSignalListener("SIGHUP", reload);
+  await new Promise<void>((resolve) => {
+    for (const signal of signals) Deno.addSignalListener(signal, resolve);
+  });
+  log.info("shutting down");
+  stopWatching();
+  await host.close();
+  log.info("stopped");
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
