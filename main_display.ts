@@ -102,7 +102,9 @@ export async function main(args: string[]): Promise<number> {
       } catch (error) {
         if (stopped || error instanceof OutputClosed) return 0;
         if (error instanceof ProtocolError) {
-          lost = `The server sent a malformed frame (${error.message}).`;
+          lost = error.message.includes("TLS")
+            ? "The server answered with TLS: connect with --tls (and --ca)."
+            : `The server sent a malformed frame (${error.message}).`;
         } else {
           lost = `The connection to ${server} was lost: ${describeIoError(error)}.`;
         }

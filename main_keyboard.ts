@@ -17,7 +17,7 @@ import {
 } from "./lib/client_cli.ts";
 import { describeIoError } from "./lib/fanout.ts";
 import { LineReader, runKeyboard } from "./lib/keyboard.ts";
-import { formatAddress } from "./lib/transport.ts";
+import { formatAddress, looksLikeTlsRecord } from "./lib/transport.ts";
 import { explainError, UsageError } from "./lib/user_errors.ts";
 
 const USAGE = `Usage: keyboard [options]
@@ -45,8 +45,12 @@ async function askUsername(lines: LineReader, interactive: boolean): Promise<str
 async function serverClosed(conn: Deno.Conn): Promise<string> {
   const buffer = new Uint8Array(1024);
   try {
-    while ((await conn.read(buffer)) !== null) {
-      // Nothing is expected from the server; ignore it.
+    for (let n = await conn.read(buffer), first = true; n !== null; n = await conn.read(buffer)) {
+      // Nothing is expected from the server, but a TLS alert says the port speaks TLS.
+      if (first && looksLikeTlsRecord(buffer.subarray(0, n))) {
+        return "The server answered with TLS: connect with --tls (and --ca).";
+      }
+      first = false;
     }
     return "The server closed the connection.";
   } catch (error) {

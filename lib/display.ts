@@ -5,11 +5,13 @@
  * @module
  */
 
+import { ProtocolError } from "./errors.ts";
 import type { Message } from "./frame.ts";
 import { FrameDecoder } from "./frame_decoder.ts";
 import { encodeIdentify } from "./identify.ts";
 import { neutralizeControls } from "./sanitize.ts";
 import { formatTimestamp } from "./time.ts";
+import { looksLikeTlsRecord } from "./transport.ts";
 import { type Reader, writeAll, type Writer } from "./wire_io.ts";
 
 /**
@@ -48,9 +50,17 @@ export async function runDisplay(
   // The server enforces the frame size limit; a display accepts any valid frame.
   const decoder = new FrameDecoder({ littleEndian, maxFrame: 2 ** 31 - 1 });
   const buffer = new Uint8Array(64 * 1024);
-  for (;;) {
+  for (let first = true;; first = false) {
     const n = await conn.read(buffer);
     if (n === null) return;
+    if (first && looksLikeTlsRecord(buffer.subarray(0, n))) {
+      throw new ProtocolError(
+        "identify",
+        "overall_length",
+        0,
+        "the server answered with a TLS record: this port speaks TLS, connect with --tls",
+      );
+    }
     const messages = decoder.push(buffer.subarray(0, n));
     if (messages.length === 0) continue;
     let lines = "";

@@ -81,3 +81,12 @@ export function listen(host: string, port: number, keys?: KeyPair): Deno.Listene
 export function formatAddress(host: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
+
+/**
+ * A TLS record header (alert 0x15 or handshake 0x16, version 3.1-3.4). Lets a plain client
+ * tell its user that the port speaks TLS; no valid first frame starts this way.
+ */
+export function looksLikeTlsRecord(bytes: Uint8Array): boolean {
+  return bytes.length >= 3 && (bytes[0] === 0x15 || bytes[0] === 0x16) && bytes[1] === 0x03 &&
+    bytes[2] >= 1 && bytes[2] <= 4;
+}
