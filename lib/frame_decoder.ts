@@ -70,7 +70,7 @@ export class FrameDecoder {
       // Fast path: scan the caller's chunk in place and keep only the incomplete tail.
       const end = this.#scan(chunk, chunk.length);
       this.#hold(chunk.subarray(end));
-      return chunk.subarray(0, end);
+      return chunk.slice(0, end);
     }
     this.#hold(chunk);
     const end = this.#scan(this.#buffer, this.#held);
