@@ -42,9 +42,12 @@ export function explainError(error: unknown, context?: ErrorContext): string {
   if (error instanceof Deno.errors.AddrNotAvailable) {
     return `${where}: that address does not belong to this machine.`;
   }
-  if (error instanceof Deno.errors.NotFound) {
-    return `${where}: no such file or directory.`;
+  if (error instanceof Deno.errors.NotFound) return `${where}: no such file or directory.`;
+  if (error instanceof Deno.errors.AlreadyExists) return `${where}: a file is in the way.`;
+  if (error instanceof Deno.errors.NotADirectory) {
+    return `${where}: part of the path is a file, not a directory.`;
   }
+  if (error instanceof Deno.errors.IsADirectory) return `${where}: it is a directory.`;
   if (error instanceof Deno.errors.TimedOut) return `${where}: timed out.`;
   if (/lookup address|Name or service not known|No address associated|nodename/i.test(message)) {
     return `${where}: the host name could not be resolved.`;

@@ -358,12 +358,12 @@ Deno.test("the certs tool narrows an existing world-readable key file to its own
   }
 });
 
-Deno.test("the certs tool reports a bad option as one sentence and exits 1", {
+Deno.test("the certs tool reports a bad option as one sentence and exits non-zero", {
   permissions: { run: true, read: true },
 }, async () => {
   for (const args of [["--bogus"], ["--days", "soon"], ["--name", "bad name"], ["stray"]]) {
     const result = await runCli(args);
-    assert.equal(result.code, 1, args.join(" "));
+    assert.notEqual(result.code, 0, args.join(" "));
     assert.equal(result.stdout, "");
     assert.match(result.stderr, /^[^\n]+\.\n$/, args.join(" "));
     assert.doesNotMatch(result.stderr, /\bat /);

@@ -8,9 +8,10 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { join } from "node:path";
+import { numberOption, parseOptions, stringOption } from "../lib/args.ts";
 import { DEFAULT_DAYS, generateCertificates, MAX_DAYS } from "../lib/certs.ts";
+import { explainError, UsageError } from "../lib/user_errors.ts";
 
 const USAGE = `Usage: deno task certs [--out DIR] [--name NAME ...] [--days N]
 
@@ -24,11 +25,6 @@ Options:
   --days N      days the certificates stay valid (default: ${DEFAULT_DAYS}, at most ${MAX_DAYS})
   --help        show this help`;
 
-/** A mistake on the command line: reported as one sentence, exit status 1. */
-export class UsageError extends TypeError {
-  override name = "UsageError";
-}
-
 /** Key files get owner-only permissions: anyone who reads server.key can impersonate the relay. */
 const KEY_MODE = 0o600;
 
@@ -39,7 +35,7 @@ const KEY_MODE = 0o600;
  */
 export async function main(args: string[]): Promise<number> {
   try {
-    const options = parseOptions(args);
+    const options = parseCliOptions(args);
     if (options.help) {
       console.log(USAGE);
       return 0;
@@ -64,8 +60,8 @@ export async function main(args: string[]): Promise<number> {
     );
     return 0;
   } catch (error) {
-    console.error(sentence(error));
-    return 1;
+    console.error(explainError(error));
+    return error instanceof UsageError ? 2 : 1;
   }
 }
 
@@ -76,45 +72,30 @@ interface CliOptions {
   help: boolean;
 }
 
-function parseOptions(args: string[]): CliOptions {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      options: {
-        out: { type: "string", default: "certs" },
-        name: { type: "string", multiple: true, default: [] },
-        days: { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      allowPositionals: false,
-      strict: true,
-    });
-  } catch (error) {
-    // node:util's messages are good but run on ("... This command does not
-    // take positional arguments"); keep the first clause and point at --help.
-    const detail = error instanceof Error ? error.message.split(". ")[0] : String(error);
-    throw new UsageError(`${detail}; run with --help for usage`);
+function parseCliOptions(args: string[]): CliOptions {
+  const { values, positionals } = parseOptions(args, {
+    out: { type: "string" },
+    name: { type: "string", multiple: true },
+    days: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  });
+  if (positionals.length > 0) {
+    throw new UsageError(`Unexpected argument "${positionals[0]}". Try --help.`);
   }
-  const { out, name, days, help } = parsed.values;
-  if (out === "") throw new UsageError("--out needs a directory name");
-  return { out, names: name, days: days === undefined ? undefined : parseDays(days), help };
-}
-
-function parseDays(text: string): number {
-  if (!/^\d+$/.test(text)) {
-    throw new UsageError(`--days needs a whole number of days, got "${text}"`);
+  const out = stringOption(values, "out", "certs");
+  if (out === "") throw new UsageError("--out needs a directory name.");
+  const days = values.days === undefined ? undefined : numberOption(values, "days", 0, 1, MAX_DAYS);
+  if (days !== undefined && !Number.isInteger(days)) {
+    throw new UsageError("--days needs a whole number of days.");
   }
-  return Number(text);
+  return { out, names: (values.name ?? []) as string[], days, help: values.help === true };
 }
 
 async function makeDirectory(path: string): Promise<void> {
   try {
     await Deno.mkdir(path, { recursive: true });
   } catch (error) {
-    throw new Error(`Cannot create directory ${path}: ${describeIoError(error)}`, {
-      cause: error,
-    });
+    throw new UsageError(explainError(error, { action: "create the directory", target: path }));
   }
 }
 
@@ -126,7 +107,7 @@ async function writeFile(path: string, text: string, secret: boolean): Promise<v
     if (restrict) await tightenExisting(path);
     await Deno.writeTextFile(path, text, restrict ? { mode: KEY_MODE } : {});
   } catch (error) {
-    throw new Error(`Cannot write ${path}: ${describeIoError(error)}`, { cause: error });
+    throw new UsageError(explainError(error, { action: "write", target: path }));
   }
 }
 
@@ -140,32 +121,6 @@ async function tightenExisting(path: string): Promise<void> {
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
-}
-
-/** The one place that turns Deno's I/O errors into words for a person. */
-function describeIoError(error: unknown): string {
-  if (error instanceof Deno.errors.NotCapable) {
-    // Deno's own wording names the flag to add ("Requires write access to
-    // "x", run again with the --allow-write flag"), which is what helps.
-    return error.message.replace(/^Requires/, "Deno requires");
-  }
-  if (error instanceof Deno.errors.PermissionDenied) return "permission denied";
-  if (error instanceof Deno.errors.AlreadyExists) return "a file with that name is in the way";
-  if (error instanceof Deno.errors.NotADirectory) {
-    return "part of the path is a file, not a directory";
-  }
-  if (error instanceof Deno.errors.NotFound) return "part of the path does not exist";
-  if (error instanceof Deno.errors.IsADirectory) return "it is a directory";
-  if (error instanceof Error) {
-    return error.message.replace(/ \(os error \d+\).*$/, "").toLowerCase();
-  }
-  return String(error);
-}
-
-/** Render any error as one line ending in a full stop. */
-function sentence(error: unknown): string {
-  const text = (error instanceof Error ? error.message : String(error)).split("\n")[0].trim();
-  return /[.!?]$/.test(text) ? text : `${text}.`;
 }
 
 if (import.meta.main) {
