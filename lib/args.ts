@@ -31,7 +31,9 @@ export function parseOptions(
     });
     return { values: values as OptionValues, positionals };
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    // node:util's messages run on ("... place it at the end of the command after '--'");
+    // the first sentence is the one that helps.
+    const message = error instanceof Error ? error.message.split(". ")[0] : String(error);
     throw new UsageError(`${message.replace(/\.$/, "")}. Try --help.`);
   }
 }

@@ -73,8 +73,14 @@ export function explainError(error: unknown, context?: ErrorContext): string {
   if (error instanceof Deno.errors.ConnectionReset || error instanceof Deno.errors.UnexpectedEof) {
     return `${where}: the connection was closed during set-up (is that a plain TCP port? try without --tls).`;
   }
-  if (/no valid|private key|PEM|pem|key file|certificate/i.test(message)) {
+  if (/no valid|private key|\bPEM\b|key file|invalid certificate/i.test(message)) {
     return `${where}: the certificate or key is not valid PEM (${message}).`;
   }
-  return `${where}: ${message}.`;
+  return context ? `${where}: ${message}.` : sentence(message);
+}
+
+/** One line, ending in a full stop. */
+function sentence(text: string): string {
+  const line = text.split("\n")[0].trim();
+  return /[.!?]$/.test(line) ? line : `${line}.`;
 }
