@@ -6,8 +6,8 @@
  */
 
 import { ProtocolError } from "./errors.ts";
-import type { Message } from "./frame.ts";
-import { FrameDecoder } from "./frame_decoder.ts";
+import { decodeFrameBody, type Message } from "./frame.ts";
+import { FrameDecoder, splitFrames } from "./frame_decoder.ts";
 import { encodeIdentify } from "./identify.ts";
 import { neutralizeControls } from "./sanitize.ts";
 import { formatTimestamp } from "./time.ts";
@@ -22,6 +22,19 @@ export function formatLine(message: Message): string {
   return `${neutralizeControls(message.username)} ${formatTimestamp(message.time)} ${
     neutralizeControls(message.text)
   }`;
+}
+
+async function writeLines(out: Writer, messages: Message[]): Promise<void> {
+  let lines = "";
+  for (const message of messages) lines += formatLine(message) + "\n";
+  await writeAll(out, encoder.encode(lines));
+}
+
+async function print(out: Writer, frames: Uint8Array, littleEndian: boolean): Promise<void> {
+  const messages = splitFrames(frames, { littleEndian }).map((body) =>
+    decodeFrameBody(body, { littleEndian })
+  );
+  if (messages.length > 0) await writeLines(out, messages);
 }
 
 /** Options for {@linkcode runDisplay}. */
@@ -61,10 +74,14 @@ export async function runDisplay(
         "the server answered with a TLS record: this port speaks TLS, connect with --tls",
       );
     }
-    const messages = decoder.push(buffer.subarray(0, n));
-    if (messages.length === 0) continue;
-    let lines = "";
-    for (const message of messages) lines += formatLine(message) + "\n";
-    await writeAll(out, encoder.encode(lines));
+    let messages: Message[];
+    try {
+      messages = decoder.push(buffer.subarray(0, n));
+    } catch (error) {
+      // Print what arrived intact before the broken frame, then give up.
+      if (error instanceof ProtocolError) await print(out, error.precedingFrames, littleEndian);
+      throw error;
+    }
+    if (messages.length > 0) await writeLines(out, messages);
   }
 }

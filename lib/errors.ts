@@ -22,6 +22,11 @@ export class ProtocolError extends SyntaxError {
   readonly field: string;
   /** Offset of that field from the start of the frame (or identify code). */
   readonly offset: number;
+  /**
+   * Complete, valid frames that arrived in the same chunk before the broken one. A relay
+   * still delivers them, so what a client sent correctly is not lost.
+   */
+  precedingFrames: Uint8Array = new Uint8Array(0);
 
   constructor(kind: ProtocolErrorKind, field: string, offset: number, message: string) {
     super(message);

@@ -49,6 +49,8 @@ export class FrameDecoder {
   #held = 0;
   /** Bytes of complete frames passed so far, so errors can say where in the stream. */
   #consumed = 0;
+  /** The first broken rule; once set, every push throws it. */
+  #failure: ProtocolError | undefined;
 
   constructor(options: FrameDecoderOptions = {}) {
     this.littleEndian = options.littleEndian ?? false;
@@ -63,20 +65,28 @@ export class FrameDecoder {
   /**
    * Takes the next bytes of the stream and returns the complete frames they finish, as one
    * contiguous copy in the stream's own byte order (empty when none completed). Throws
-   * {@linkcode ProtocolError} at the first broken rule; the decoder is unusable after that.
+   * {@linkcode ProtocolError} at the first broken rule, carrying the valid frames of this
+   * chunk that preceded it in `precedingFrames`; the decoder is unusable after that.
    */
   pushFrames(chunk: Uint8Array): Uint8Array {
+    let frames: Uint8Array;
     if (this.#held === 0) {
       // Fast path: scan the caller's chunk in place and keep only the incomplete tail.
       const end = this.#scan(chunk, chunk.length);
       this.#hold(chunk.subarray(end));
-      return chunk.slice(0, end);
+      frames = chunk.slice(0, end);
+    } else {
+      this.#hold(chunk);
+      const end = this.#scan(this.#buffer, this.#held);
+      frames = this.#buffer.slice(0, end);
+      this.#buffer.copyWithin(0, end, this.#held);
+      this.#held -= end;
     }
-    this.#hold(chunk);
-    const end = this.#scan(this.#buffer, this.#held);
-    const frames = this.#buffer.slice(0, end);
-    this.#buffer.copyWithin(0, end, this.#held);
-    this.#held -= end;
+    if (this.#failure) {
+      // What the peer sent correctly before the broken frame is still delivered.
+      this.#failure.precedingFrames = frames;
+      throw this.#failure;
+    }
     return frames;
   }
 
@@ -97,62 +107,60 @@ export class FrameDecoder {
     this.#held = need;
   }
 
-  /** Validates frames from the start of `bytes`; returns the end of the last complete one. */
+  /**
+   * Validates frames from the start of `bytes`; returns the end of the last complete valid
+   * one. A broken rule is kept in `#failure` for pushFrames to throw.
+   */
   #scan(bytes: Uint8Array, length: number): number {
+    if (this.#failure) throw this.#failure;
     const view = new DataView(bytes.buffer, bytes.byteOffset, length);
     const le = this.littleEndian;
     let at = 0;
-    while (length - at >= LENGTH_FIELD_SIZE) {
-      const overall = view.getInt32(at, le);
-      this.#checkOverall(overall);
-      if (length - at - LENGTH_FIELD_SIZE < overall) break;
-      try {
+    try {
+      while (length - at >= LENGTH_FIELD_SIZE) {
+        const overall = view.getInt32(at, le);
+        this.#checkOverall(overall);
+        if (length - at - LENGTH_FIELD_SIZE < overall) break;
         checkFrameBody(view, at + LENGTH_FIELD_SIZE, overall, le);
-      } catch (error) {
-        throw this.#locate(error);
+        at += LENGTH_FIELD_SIZE + overall;
+        this.#consumed += LENGTH_FIELD_SIZE + overall;
       }
-      at += LENGTH_FIELD_SIZE + overall;
-      this.#consumed += LENGTH_FIELD_SIZE + overall;
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      this.#failure = this.#locate(error);
     }
     return at;
   }
 
   #checkOverall(overall: number): void {
     if (overall < 0) {
-      throw this.#locate(
-        new ProtocolError(
-          "negative-length",
-          "overall_length",
-          0,
-          `overall_length is negative (${overall})`,
-        ),
+      throw new ProtocolError(
+        "negative-length",
+        "overall_length",
+        0,
+        `overall_length is negative (${overall})`,
       );
     }
     if (overall < FIXED_BODY_SIZE) {
-      throw this.#locate(
-        new ProtocolError(
-          "length-mismatch",
-          "overall_length",
-          0,
-          `overall_length ${overall} is less than the 32 bytes of fixed fields`,
-        ),
+      throw new ProtocolError(
+        "length-mismatch",
+        "overall_length",
+        0,
+        `overall_length ${overall} is less than the 32 bytes of fixed fields`,
       );
     }
     if (overall > this.maxFrame) {
-      throw this.#locate(
-        new ProtocolError(
-          "frame-too-large",
-          "overall_length",
-          0,
-          `overall_length ${overall} exceeds the maximum frame size ${this.maxFrame}`,
-        ),
+      throw new ProtocolError(
+        "frame-too-large",
+        "overall_length",
+        0,
+        `overall_length ${overall} exceeds the maximum frame size ${this.maxFrame}`,
       );
     }
   }
 
   /** Adds the frame's position in the stream to an error's message. */
-  #locate(error: unknown): unknown {
-    if (!(error instanceof ProtocolError)) return error;
+  #locate(error: ProtocolError): ProtocolError {
     const located = new ProtocolError(
       error.kind,
       error.field,

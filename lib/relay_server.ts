@@ -305,13 +305,22 @@ export class Relay {
           const partial = decoder.buffered > 0 ? " in the middle of a frame" : "";
           return this.#end(client, "disconnected", `closed by peer${partial}`);
         }
-        const frames = decoder.pushFrames(buffer.subarray(0, n));
-        if (decoder.buffered > 0) {
-          frameTimer ??= setTimeout(onFrameTimeout, frameTimeout * 1000);
-        } else if (frameTimer !== undefined) {
+        let frames: Uint8Array;
+        try {
+          frames = decoder.pushFrames(buffer.subarray(0, n));
+        } catch (error) {
+          // Frames sent correctly before the broken one still go out.
+          if (error instanceof ProtocolError && error.precedingFrames.length > 0) {
+            this.fanout.broadcast(error.precedingFrames, littleEndian);
+          }
+          throw error;
+        }
+        // The frame timer runs while a frame is incomplete; each completed frame restarts it.
+        if (frameTimer !== undefined && (frames.length > 0 || decoder.buffered === 0)) {
           clearTimeout(frameTimer);
           frameTimer = undefined;
         }
+        if (decoder.buffered > 0) frameTimer ??= setTimeout(onFrameTimeout, frameTimeout * 1000);
         if (frames.length === 0) continue;
         this.fanout.broadcast(frames, littleEndian);
         if (keyboardRate > 0) {

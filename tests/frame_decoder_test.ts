@@ -632,3 +632,14 @@ for (const seed of SEEDS) {
     assert.deepEqual([...kinds].sort(), [...DECODER_KINDS].sort(), `seed ${seed}: kinds seen`);
   });
 }
+
+test("a broken frame carries the valid frames of its chunk, so a relay still delivers them", () => {
+  const decoder = new FrameDecoder();
+  const broken = withInt32(JASON_BE, 12 + 5, 13); // month 13
+  const error = assertProtocolError(
+    () => decoder.pushFrames(concat(JASON_BE, JASON_BE, broken)),
+    { kind: "date-out-of-range", field: "month" },
+  );
+  assert.deepEqual(error.precedingFrames, concat(JASON_BE, JASON_BE));
+  assert.throws(() => decoder.pushFrames(JASON_BE), ProtocolError, "the decoder stays failed");
+});
