@@ -155,5 +155,9 @@ export function describeIoError(error: unknown): string {
   if (error instanceof Deno.errors.BrokenPipe) return "connection closed by peer";
   if (error instanceof Deno.errors.BadResource) return "connection closed";
   if (error instanceof Deno.errors.TimedOut) return "timed out";
+  // rustls's wording of this one ends in a URL to its manual; a log line wants the fact.
+  if (error instanceof Deno.errors.UnexpectedEof) {
+    return "closed by peer without a TLS close_notify";
+  }
   return error instanceof Error ? error.message : String(error);
 }

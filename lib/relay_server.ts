@@ -49,6 +49,8 @@ export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
   keepAlive: true,
 };
 
+/** How long a TLS peer gets to take its close_notify when the relay shuts down. */
+const SHUTDOWN_GRACE_MS = 500;
 /** Read buffer size for keyboards: large enough to take a burst of frames in one read. */
 const KEYBOARD_READ_SIZE = 32 * 1024;
 /** Displays only ever send their identify code; what else they send is read and ignored. */
@@ -82,6 +84,24 @@ class Client {
       // Already closed by the runtime.
     }
     this.#onClose(this);
+  }
+
+  /**
+   * Closes a TLS connection the orderly way: a close_notify first, which `close()` alone
+   * does not flush before the process exits (the peer would see an unexpected EOF instead
+   * of the end of the stream). A peer that does not read gets at most `ms` of it.
+   */
+  async shutdown(ms: number): Promise<void> {
+    if (this.closed) return;
+    if ("handshake" in this.conn) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.conn.closeWrite().catch(() => {}),
+        new Promise((resolve) => timer = setTimeout(resolve, ms)),
+      ]);
+      clearTimeout(timer);
+    }
+    this.close();
   }
 }
 
@@ -149,7 +169,7 @@ export class Relay {
     clearInterval(this.#softTimer);
     for (const listener of this.#listeners) closeQuietly(listener);
     this.#listeners.clear();
-    for (const client of this.#clients) client.close();
+    await Promise.all([...this.#clients].map((client) => client.shutdown(SHUTDOWN_GRACE_MS)));
     await Promise.allSettled([...this.#tasks]);
   }
 
