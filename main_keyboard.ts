@@ -41,6 +41,8 @@ async function askUsername(lines: LineReader, interactive: boolean): Promise<str
   }
 }
 
+const SERVER_CLOSED = "The server closed the connection.";
+
 /** Waits for the server to close the connection; a keyboard is never sent anything. */
 async function serverClosed(conn: Deno.Conn): Promise<string> {
   const buffer = new Uint8Array(1024);
@@ -52,7 +54,7 @@ async function serverClosed(conn: Deno.Conn): Promise<string> {
       }
       first = false;
     }
-    return "The server closed the connection.";
+    return SERVER_CLOSED;
   } catch (error) {
     return `The connection to the server was lost: ${describeIoError(error)}.`;
   }
@@ -103,9 +105,17 @@ export async function main(args: string[]): Promise<number> {
     ]);
     if (outcome === "eof") {
       // Let the server read everything, then wait (briefly) for it to close its side.
+      // Anything but an orderly close (a TLS alert, a reset) means what was sent was refused.
       await conn.closeWrite().catch(() => {});
-      await Promise.race([gone, new Promise((r) => setTimeout(r, 2000))]);
-      return 0;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const ending = await Promise.race([
+        gone,
+        new Promise<undefined>((r) => timer = setTimeout(() => r(undefined), 2000)),
+      ]);
+      clearTimeout(timer);
+      if (ending === undefined || ending === SERVER_CLOSED) return 0;
+      say(ending);
+      return 1;
     }
     if (outcome === "interrupted") return 0;
     say(outcome);
