@@ -104,6 +104,19 @@ export function encodeFrameBytes(
   return frame;
 }
 
+/** TIME_FIELDS' bounds as typed arrays: a plain indexed loop over them is what V8 runs fastest. */
+const TIME_MIN = Float64Array.from(TIME_FIELDS, ([, min]) => min);
+const TIME_MAX = Float64Array.from(TIME_FIELDS, ([, , max]) => max);
+
+/** Whether the six date fields starting at `at` are all within their ranges. */
+function datesInRange(view: DataView, at: number, littleEndian: boolean): boolean {
+  for (let i = 0; i < TIME_MIN.length; i++) {
+    const value = view.getInt32(at + 4 * i, littleEndian);
+    if (value < TIME_MIN[i] || value > TIME_MAX[i]) return false;
+  }
+  return true;
+}
+
 /**
  * Checks the body of one frame (the `overall` bytes after overall_length, starting at
  * `bodyOffset` in `view`) and returns where its username and text lie. Throws
@@ -117,6 +130,18 @@ export function checkFrameBody(
   littleEndian: boolean,
 ): { ulen: number; tlen: number } {
   const ulen = view.getInt32(bodyOffset, littleEndian);
+  // Fast path, run for every frame the server relays: a valid body passes in eight reads.
+  // Anything else falls through to the checks below, which name the first broken rule.
+  if (ulen >= 0 && ulen <= overall - FIXED_BODY_SIZE) {
+    const dates = bodyOffset + 4 + ulen;
+    const tlen = view.getInt32(dates + 24, littleEndian);
+    if (
+      tlen >= 0 && FIXED_BODY_SIZE + ulen + tlen === overall &&
+      datesInRange(view, dates, littleEndian)
+    ) {
+      return { ulen, tlen };
+    }
+  }
   if (ulen < 0) {
     throw new ProtocolError("negative-length", "ulen", 4, `ulen is negative (${ulen})`);
   }
