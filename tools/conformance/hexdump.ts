@@ -34,6 +34,8 @@ export interface DumpOptions extends LayoutOptions {
 
 const INT_FIELDS_AFTER_USERNAME = ["year", "month", "day", "hour", "minute", "second", "tlen"];
 const BYTES_PER_ROW = 12;
+/** Width of the bytes column: a full row, a space and a "…". */
+const COLUMN = BYTES_PER_ROW * 3 + 2;
 const lenient = new TextDecoder("utf-8", { fatal: false });
 
 /** Space-separated hex of up to `max` bytes, with a count of the rest. */
@@ -95,12 +97,12 @@ function clamp(value: number, max: number): number {
 export function dumpFrame(frame: Uint8Array, options: DumpOptions = {}): string[] {
   const le = options.littleEndian ?? false;
   const lines = [
-    `off   bytes${" ".repeat(BYTES_PER_ROW * 3 - 5)}field           value` +
+    `off  ${"bytes".padEnd(COLUMN)}field           value` +
     (le ? "  (little-endian)" : ""),
   ];
   for (const span of frameLayout(frame, options)) {
     if (span.length === 0 && span.kind === "int") {
-      lines.push(`${pad(span.offset)}  ${"(missing)".padEnd(BYTES_PER_ROW * 3)}${span.name}`);
+      lines.push(`${pad(span.offset)}  ${"(missing)".padEnd(COLUMN)}${span.name}`);
       continue;
     }
     const bytes = frame.subarray(span.offset, span.offset + span.length);
@@ -119,7 +121,7 @@ export function dumpFrame(frame: Uint8Array, options: DumpOptions = {}): string[
     }
     const mark = options.marks?.[span.name];
     lines.push(
-      `${pad(span.offset)}  ${shown.padEnd(BYTES_PER_ROW * 3)}${span.name.padEnd(16)}${value}` +
+      `${pad(span.offset)}  ${shown.padEnd(COLUMN)}${span.name.padEnd(16)}${value}` +
         (mark ? `  <- ${mark}` : ""),
     );
   }
