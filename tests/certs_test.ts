@@ -115,7 +115,7 @@ function parse(pem: string): x509.X509Certificate {
 }
 
 Deno.test("generateCertificates() output serves TLS to clients of localhost and 127.0.0.1", {
-  permissions: { net: true },
+  permissions: { net: ["127.0.0.1", "localhost"] },
 }, async () => {
   const certs = await generateCertificates();
   await within(
@@ -147,7 +147,7 @@ Deno.test("generateCertificates() output serves TLS to clients of localhost and 
 });
 
 Deno.test("a client without the root CA rejects the server certificate as unknown", {
-  permissions: { net: true },
+  permissions: { net: ["127.0.0.1", "localhost"] },
 }, async () => {
   const certs = await generateCertificates();
   await within(
@@ -164,7 +164,7 @@ Deno.test("a client without the root CA rejects the server certificate as unknow
 // Every throwaway CA carries the same subject, so rustls matches the stranger
 // as the issuer by name and then finds the signature wrong.
 Deno.test("a client trusting another throwaway root CA rejects the server certificate", {
-  permissions: { net: true },
+  permissions: { net: ["127.0.0.1", "localhost"] },
 }, async () => {
   const [certs, stranger] = await Promise.all([generateCertificates(), generateCertificates()]);
   await within(
@@ -183,7 +183,7 @@ Deno.test("a client trusting another throwaway root CA rejects the server certif
 });
 
 Deno.test("the server certificate verifies for ::1, extra names and extra IPs, and no other name", {
-  permissions: { net: true },
+  permissions: { net: ["127.0.0.1", "localhost"] },
 }, async () => {
   const certs = await generateCertificates({ names: ["example.test", "10.0.0.5", "[fe80::1]"] });
   await within(
