@@ -15,7 +15,13 @@ import { ClientProcess, substitute } from "./client_process.ts";
 import { delay, seconds } from "./deadline.ts";
 import { hexBytes } from "./hexdump.ts";
 import { displayLineHint, identifyHint } from "./hints.ts";
-import { acceptClient, listenForClient, type PlayedServer } from "./listener.ts";
+import {
+  acceptClient,
+  listenForClient,
+  MANUAL_START_MS,
+  type PlayedServer,
+  STARTUP_MS,
+} from "./listener.ts";
 import type { ClientModeOptions } from "./options.ts";
 import { Peer, ReadFailure } from "./peer.ts";
 import type { CheckRecord, Reporter } from "./report.ts";
@@ -220,7 +226,7 @@ async function connectAndIdentify(
   report: (record: CheckRecord) => void,
 ): Promise<{ peer?: Peer; littleEndian: boolean; reason: string }> {
   let conn: Deno.Conn | undefined;
-  const waitMs = child ? options.timeoutMs : Math.max(options.timeoutMs, 60_000);
+  const waitMs = Math.max(options.timeoutMs, child ? STARTUP_MS : MANUAL_START_MS);
   const connect: Check = {
     ...displayCheckList()[0],
     run: async (ctx) => {
@@ -307,7 +313,9 @@ function arrivalFailure(
   const stderr = child?.stderrTail();
   const got = arrival.kind === "exited"
     ? `the client ${child!.describeExit()} before connecting`
-    : `no connection within ${seconds(ctx.timeoutMs)}`;
+    : `no connection within ${seconds(ctx.timeoutMs)} (the client ${
+      child?.describeExit() ?? "was started by hand"
+    })`;
   return new CheckFailure(got + (stderr ? `; its stderr ends with:\n${stderr}` : ""), {
     expected,
     hint: "put {host} and {port} in the command where your client takes the server's " +

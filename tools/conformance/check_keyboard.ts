@@ -24,7 +24,7 @@ import {
   type FoundFrame,
   type KeyboardAnalysis,
 } from "./keyboard_analysis.ts";
-import { acceptClient, listenForClient } from "./listener.ts";
+import { acceptClient, listenForClient, STARTUP_MS } from "./listener.ts";
 import type { ClientModeOptions } from "./options.ts";
 import { Peer } from "./peer.ts";
 import type { CheckRecord, Reporter } from "./report.ts";
@@ -111,7 +111,10 @@ export async function checkKeyboard(options: ClientModeOptions, reporter: Report
             : arrival.kind === "exited"
             ? `the client ${child!.describeExit()} before connecting` +
               (stderr ? `; its stderr ends with:\n${stderr}` : "")
-            : `no connection within ${seconds(ctx.timeoutMs)}`,
+            : `no connection within ${seconds(ctx.timeoutMs)} (the client ${
+              child!.describeExit()
+            })` +
+              (stderr ? `; its stderr ends with:\n${stderr}` : ""),
           {
             expected: `a connection to 127.0.0.1:${server.port}${server.tls ? " with TLS" : ""}`,
             hint: arrival.kind === "tls-failed"
@@ -122,7 +125,7 @@ export async function checkKeyboard(options: ClientModeOptions, reporter: Report
         );
       },
     };
-    report(await runCheck(connect, options.timeoutMs));
+    report(await runCheck(connect, Math.max(options.timeoutMs, STARTUP_MS)));
     if (conn === undefined) {
       for (const info of CHECKS.slice(1)) {
         report(skipped({ ...connect, ...info }, "the keyboard never connected"));

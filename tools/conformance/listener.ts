@@ -12,6 +12,14 @@ import { explainError, UsageError } from "../../lib/user_errors.ts";
 import { before, seconds } from "./deadline.ts";
 import { describe } from "./peer.ts";
 
+/**
+ * At least this long for a started client to connect: interpreters and JVMs can take
+ * seconds to start on a loaded machine, and waiting costs nothing when it is quick.
+ */
+export const STARTUP_MS = 10_000;
+/** How long to wait for a client someone starts by hand. */
+export const MANUAL_START_MS = 60_000;
+
 /** Options for {@linkcode listenForClient}. */
 export interface ListenOptions {
   port: number;

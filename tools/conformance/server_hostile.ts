@@ -70,6 +70,7 @@ export function hostileChecks(target: ServerTarget): Check[] {
         const tooLong = frameOf("Jason", "Hello World");
         new DataView(tooLong.buffer).setInt32(4, 200, false);
         await send(await keyboard(ctx, "ulen 200 in a 48-byte frame"), tooLong);
+        await delay(50);
         const selfCounted = frameOf("Jason", "Hello World");
         new DataView(selfCounted.buffer).setInt32(0, 52, false);
         await send(
