@@ -20,14 +20,9 @@ import {
 import { analyzeKeyboardStream } from "../tools/conformance/keyboard_analysis.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const CHECKER = [
-  "run",
-  "--allow-net",
-  "--allow-read",
-  "--allow-run",
-  "--allow-write",
-  "tools/conformance/main.ts",
-];
+/** `deno run FLAGS tools/conformance/main.ts`, exactly as the deno.json task runs it. */
+const CHECKER = (JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json"))).tasks.conformance
+  .command as string).split(/\s+/).slice(1);
 const PROGRAM = [Deno.execPath(), "run", "--allow-net", "--allow-read"];
 const TIME: Timestamp = { year: 2024, month: 1, day: 2, hour: 3, minute: 4, second: 5 };
 const JASON = encodeFrame({ username: "Jason", time: TIME, text: "Hello World" });

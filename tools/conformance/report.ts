@@ -98,7 +98,8 @@ export class Reporter {
     } else {
       const verdict = summary.ok ? "all passed" : "NOT all passed";
       this.#write(
-        `\n${summary.total} checks: ${summary.passed} passed, ${summary.failed} failed, ` +
+        `\n${summary.total} check${summary.total === 1 ? "" : "s"}: ${summary.passed} passed, ` +
+          `${summary.failed} failed, ` +
           `${summary.skipped} skipped (${verdict})`,
       );
     }
