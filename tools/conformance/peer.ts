@@ -85,6 +85,11 @@ export class Peer {
     }
   }
 
+  /** Starts reading into the buffer without waiting for anything, e.g. to count bytes. */
+  startReading(): void {
+    this.#startPump();
+  }
+
   /** Stops reading from the socket (after any read in flight), so its buffers fill up. */
   pause(): void {
     this.#paused = true;

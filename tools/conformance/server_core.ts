@@ -8,7 +8,7 @@
 
 import { type Check, type CheckContext, CheckFailure } from "./check.ts";
 import { delay, seconds } from "./deadline.ts";
-import { dumpFrame, hexBytes } from "./hexdump.ts";
+import { dumpBytes, dumpFrame, hexBytes } from "./hexdump.ts";
 import {
   BLOCKING_FANOUT_HINT,
   characterCountHint,
@@ -216,6 +216,32 @@ export function coreChecks(target: ServerTarget): Check[] {
         ),
       );
     }),
+
+    check(
+      "keyboards-get-nothing",
+      "frames go to displays only: keyboards are sent nothing",
+      async (ctx) => {
+        const display = await openDisplay(ctx, target, { label: "the display" });
+        const keyboards = [
+          await openKeyboard(ctx, target, { label: "the sending keyboard" }),
+          await openKeyboard(ctx, target, { label: "the other keyboard" }),
+        ];
+        for (const keyboard of keyboards) keyboard.startReading();
+        await barrier(ctx, target, keyboards[0], [display]);
+        await send(keyboards[0], frameOf("Jason", "for displays only"));
+        await nextFrame(ctx, display, "the message");
+        await delay(100);
+        const echoed = keyboards.find((k) => k.received > 0);
+        if (echoed) {
+          throw new CheckFailure(`${echoed.label} received ${echoed.received} bytes`, {
+            expected: "nothing: keyboards receive nothing",
+            dump: dumpBytes(echoed.unread(), 64),
+            hint: "relay frames to displays only: a keyboard may never read, and then what is " +
+              "sent to it fills its socket buffer and blocks the server",
+          });
+        }
+      },
+    ),
 
     check(
       "order",
