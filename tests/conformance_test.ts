@@ -411,7 +411,10 @@ Deno.test("conformance server: a server that never relays fails within the timeo
   await accepting;
   for (const conn of held) conn.close();
   assert.deepEqual(run.failed(), ["identify"]);
-  assert.match(run.byName("identify").got!, /never received the keyboard's message within 1 s/);
+  assert.match(
+    run.byName("identify").got!,
+    /never received the keyboard's message: no answer within 1 s/,
+  );
   assert.equal(run.summary.skipped, 12);
   assert.match(run.byName("order").reason!, /the server relayed no message/);
   assert.ok(elapsed < 8000, `took ${elapsed} ms`);

@@ -261,7 +261,7 @@ async function connectAndIdentify(
           error.partial.length > 0
             ? `only ${hexBytes(error.partial)} (${error.partial.length} bytes)`
             : error.reason === "timeout"
-            ? `no identify code within ${seconds(ctx.timeoutMs)}`
+            ? `no identify code: no answer within ${seconds(ctx.timeoutMs)}`
             : "the display closed the connection without sending an identify code",
           {
             expected: "00 00 00 01 (DISPLAY, big-endian)",
@@ -313,7 +313,7 @@ function arrivalFailure(
   const stderr = child?.stderrTail();
   const got = arrival.kind === "exited"
     ? `the client ${child!.describeExit()} before connecting`
-    : `no connection within ${seconds(ctx.timeoutMs)} (the client ${
+    : `no connection: no answer within ${seconds(ctx.timeoutMs)} (the client ${
       child?.describeExit() ?? "was started by hand"
     })`;
   return new CheckFailure(got + (stderr ? `; its stderr ends with:\n${stderr}` : ""), {

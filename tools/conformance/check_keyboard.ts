@@ -111,7 +111,7 @@ export async function checkKeyboard(options: ClientModeOptions, reporter: Report
             : arrival.kind === "exited"
             ? `the client ${child!.describeExit()} before connecting` +
               (stderr ? `; its stderr ends with:\n${stderr}` : "")
-            : `no connection within ${seconds(ctx.timeoutMs)} (the client ${
+            : `no connection: no answer within ${seconds(ctx.timeoutMs)} (the client ${
               child!.describeExit()
             })` +
               (stderr ? `; its stderr ends with:\n${stderr}` : ""),
@@ -201,10 +201,13 @@ function judgeIdentify(s: Session): void | { warning: string } {
   }
   const frameStart = { usernameBytes: new TextEncoder().encode(s.username).length };
   if (bytes.length === 0) {
-    throw new CheckFailure(`nothing arrived within ${seconds(s.endedAt - s.startedAt)}`, {
-      expected,
-      hint: identifyHint(bytes, 2),
-    });
+    throw new CheckFailure(
+      `nothing arrived: no answer within ${seconds(s.endedAt - s.startedAt)}`,
+      {
+        expected,
+        hint: identifyHint(bytes, 2),
+      },
+    );
   }
   if (status === "missing") {
     throw new CheckFailure(`no identify code: the stream starts with ${hexBytes(bytes)}`, {

@@ -87,7 +87,9 @@ export async function dial(
   if (settled.timedOut) {
     attempt.then((conn) => conn.close(), () => {});
     throw new CheckFailure(
-      `${options.label} could not connect to ${address} within ${seconds(ctx.timeoutMs)}`,
+      `${options.label} could not connect to ${address}: no answer within ${
+        seconds(ctx.timeoutMs)
+      }`,
       { hint: "the server is not accepting connections (is its accept loop blocked?)" },
     );
   }
@@ -223,7 +225,7 @@ export function readFailure(
     case "timeout":
       return new CheckFailure(
         partial.length === 0
-          ? `${display.label} received nothing within ${seconds(ctx.timeoutMs)}`
+          ? `${display.label} received nothing: no answer within ${seconds(ctx.timeoutMs)}`
           : `${display.label} received only ${partial.length} byte(s) of a frame within ${
             seconds(ctx.timeoutMs)
           }`,
@@ -287,7 +289,7 @@ export async function barrier(
       const missing = displays.filter((_, i) => !seen[i]);
       const first = missing[0];
       throw new CheckFailure(
-        `${describeMissing(missing, displays.length)} within ${
+        `${describeMissing(missing, displays.length)}: no answer within ${
           seconds(ctx.timeoutMs)
         } (${round} tries)`,
         {
