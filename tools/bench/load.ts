@@ -1,0 +1,504 @@
+/**
+ * The benchmark's load generator, run as its own process beside the server under test.
+ *
+ * Keyboards stamp every text with their number, a sequence number and the send time (see
+ * stamp.ts); displays decode every frame with the shared {@linkcode FrameDecoder}, check it
+ * against what that keyboard sent, check the order, and record the latency of every message.
+ * The one JSON line on stdout is a {@linkcode LoadResult}.
+ *
+ * Usage: `deno run --allow-net=127.0.0.1 --allow-read --allow-run=cat load.ts '<LoadSpec>'`
+ * (the spec as JSON; `cat` reads the server's /proc files, see proc.ts).
+ *
+ * @module
+ */
+
+import { ProtocolError } from "../../lib/errors.ts";
+import { encodeFrameBytes, type Timestamp } from "../../lib/frame.ts";
+import { FrameDecoder } from "../../lib/frame_decoder.ts";
+import { encodeIdentify } from "../../lib/identify.ts";
+import { localTimestamp } from "../../lib/time.ts";
+import { writeAll } from "../../lib/wire_io.ts";
+import process from "node:process";
+import { Histogram } from "./histogram.ts";
+import { sampleProcess } from "./proc.ts";
+import {
+  fillerOf,
+  KIND_MESSAGE,
+  KIND_PROBE,
+  STAMP_SIZE,
+  StampReader,
+  writeStamp,
+} from "./stamp.ts";
+import type { LoadResult, LoadSpec } from "./types.ts";
+
+const USERNAME = new TextEncoder().encode("bench");
+/** Every filler byte is checked up to this text size, then every 16th byte and the last. */
+const FULL_CHECK_BYTES = 256;
+/** Time allowed to connect every client and see every display registered. */
+export function setupMs(spec: { displays: number }): number {
+  return 20_000 + spec.displays * 8;
+}
+
+/** How long idle displays sit before the server's memory is read. */
+const IDLE_SETTLE_MS = 2_000;
+/** Longest wait, after sending stops, for what is in flight to arrive. */
+export const SETTLE_MS = 30_000;
+/**
+ * Displays connecting at once. One at a time without identify codes: a display that sends
+ * nothing cannot finish a handshake the server's full accept queue dropped, and would wait
+ * for the kernel's SYN-ACK retries (seconds) before ncat ever sees it.
+ */
+const CONNECT_CONCURRENCY = { identified: 64, raw: 1 };
+
+/** Microseconds since this process started, on the monotonic clock. */
+function nowUs(): number {
+  return Math.round(performance.now() * 1000);
+}
+
+function isConnectionError(error: unknown): boolean {
+  return error instanceof Deno.errors.BadResource ||
+    error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.Interrupted ||
+    error instanceof Deno.errors.UnexpectedEof ||
+    error instanceof Deno.errors.InvalidData; // a TLS peer that vanished mid-record
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** The fixed shape of every frame of a run, and where its text starts. */
+class FrameShape {
+  readonly textSize: number;
+  readonly template: Uint8Array;
+  readonly textAt: number;
+
+  constructor(textSize: number, time: Timestamp) {
+    this.textSize = textSize;
+    this.template = encodeFrameBytes(USERNAME, time, new Uint8Array(textSize));
+    this.textAt = this.template.length - textSize;
+  }
+
+  get length(): number {
+    return this.template.length;
+  }
+
+  /** Writes a frame of `kind` for keyboard `kb`, sequence `seq`, at `at` of `bytes`. */
+  write(bytes: Uint8Array, at: number, kind: number, kb: number, seq: number): void {
+    bytes.set(this.template, at);
+    const text = at + this.textAt;
+    writeStamp(bytes, text, kind, kb, seq, nowUs());
+    bytes.fill(fillerOf(seq), text + STAMP_SIZE, text + this.textSize);
+  }
+}
+
+/** One display connection: reads, decodes and checks everything the server sends it. */
+class Display {
+  readonly conn: Deno.Conn;
+  /** Next sequence number expected from each keyboard. */
+  readonly next: Float64Array;
+  readonly probed: Uint8Array;
+  probes = 0;
+  received = 0;
+  corrupt = 0;
+  outOfOrder = 0;
+  lastAt = 0;
+  #decoder = new FrameDecoder();
+  #stamp = new StampReader();
+  #broken = false;
+
+  constructor(conn: Deno.Conn, keyboards: number) {
+    this.conn = conn;
+    this.next = new Float64Array(keyboards);
+    this.probed = new Uint8Array(keyboards);
+  }
+
+  /** Reads until the connection ends; `onData` runs after every read. */
+  async run(run: Run, bufferSize: number): Promise<void> {
+    const buffer = new Uint8Array(bufferSize);
+    try {
+      for (;;) {
+        const n = await this.conn.read(buffer);
+        if (n === null) return;
+        if (!this.#broken) this.#take(run, buffer.subarray(0, n));
+        run.onData();
+      }
+    } catch (error) {
+      // Closed at the end of the run, or by the server: what was received is what counts.
+      // Anything else is a bug here, and must not pass for a server that hung up.
+      if (!isConnectionError(error)) run.failure ??= error;
+    }
+  }
+
+  #take(run: Run, chunk: Uint8Array): void {
+    let frames: Uint8Array;
+    try {
+      frames = this.#decoder.pushFrames(chunk);
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      this.#breaks();
+      return;
+    }
+    const { shape, latency } = run;
+    const length = shape.length;
+    const textAt = shape.textAt;
+    const textSize = shape.textSize;
+    const overall = length - 4;
+    const next = this.next;
+    const keyboards = next.length;
+    const stamp = this.#stamp;
+    const view = new DataView(frames.buffer, frames.byteOffset, frames.byteLength);
+    const time = nowUs();
+    let received = 0;
+    for (let at = 0; at < frames.length; at += length) {
+      // The decoder checked the structure; these are the fields every keyboard writes alike.
+      if (
+        at + length > frames.length || view.getInt32(at) !== overall ||
+        view.getInt32(at + 4) !== USERNAME.length || !sameUsername(frames, at + 8) ||
+        view.getInt32(at + textAt - 4) !== textSize || !stamp.read(frames, at + textAt) ||
+        stamp.kb >= keyboards
+      ) {
+        this.#breaks();
+        break;
+      }
+      const kb = stamp.kb;
+      const seq = stamp.seq;
+      if (stamp.kind === KIND_PROBE) {
+        if (this.probed[kb] === 0) {
+          this.probed[kb] = 1;
+          if (++this.probes === keyboards) run.registered++;
+        }
+        continue;
+      }
+      if (stamp.kind !== KIND_MESSAGE || !checkFiller(frames, at + textAt, textSize, seq)) {
+        this.#breaks();
+        break;
+      }
+      if (seq < next[kb]) {
+        this.outOfOrder++;
+        continue;
+      }
+      next[kb] = seq + 1;
+      received++;
+      latency.record(time - stamp.time);
+    }
+    this.received += received;
+    run.delivered += received;
+    this.lastAt = time;
+  }
+
+  /** After one bad frame the stream cannot be trusted: count it and ignore the rest. */
+  #breaks(): void {
+    this.corrupt++;
+    this.#broken = true;
+  }
+}
+
+function sameUsername(frames: Uint8Array, at: number): boolean {
+  for (let i = 0; i < USERNAME.length; i++) {
+    if (frames[at + i] !== USERNAME[i]) return false;
+  }
+  return true;
+}
+
+function checkFiller(frames: Uint8Array, text: number, size: number, seq: number): boolean {
+  const filler = fillerOf(seq);
+  const step = size <= FULL_CHECK_BYTES ? 1 : 16;
+  for (let i = STAMP_SIZE; i < size; i += step) {
+    if (frames[text + i] !== filler) return false;
+  }
+  return frames[text + size - 1] === filler;
+}
+
+/** The state of one generator run. */
+class Run {
+  readonly spec: LoadSpec;
+  readonly shape: FrameShape;
+  readonly latency = new Histogram();
+  readonly displays: Display[] = [];
+  readonly keyboards: Deno.Conn[] = [];
+  readonly sent: number[];
+  delivered = 0;
+  /** Displays that have received a probe from every keyboard. */
+  registered = 0;
+  /** An error of the generator itself, which invalidates the run. */
+  failure: unknown;
+  #wake: (() => void) | undefined;
+  #woken: Promise<void> | undefined;
+
+  constructor(spec: LoadSpec) {
+    this.spec = spec;
+    this.shape = new FrameShape(spec.textSize, localTimestamp());
+    this.sent = new Array(spec.keyboards).fill(0);
+  }
+
+  /** Resolves the next time any display has read something. */
+  progress(): Promise<void> {
+    return this.#woken ??= new Promise((resolve) => this.#wake = resolve);
+  }
+
+  onData(): void {
+    if (this.#wake) {
+      const wake = this.#wake;
+      this.#wake = undefined;
+      this.#woken = undefined;
+      wake();
+    }
+  }
+
+  /** The lowest count of keyboard `kb`'s messages any display has received. */
+  slowest(kb: number): number {
+    let low = Infinity;
+    for (const display of this.displays) {
+      if (display.next[kb] < low) low = display.next[kb];
+    }
+    return low;
+  }
+}
+
+async function connect(spec: LoadSpec, caCerts: string[] | undefined): Promise<Deno.Conn> {
+  const { host: hostname, port } = spec;
+  if (!spec.tls) {
+    const conn = await Deno.connect({ hostname, port });
+    conn.setNoDelay(true);
+    return conn;
+  }
+  const conn = await Deno.connectTls({ hostname, port, caCerts });
+  await conn.handshake();
+  return conn;
+}
+
+async function connectAll(run: Run, caCerts: string[] | undefined): Promise<void> {
+  const { spec } = run;
+  // Small reads keep every display's buffer and the decoder's copy of it in cache; measured
+  // faster than 64 KiB reads with 100 displays, despite the extra reads.
+  const bufferSize = spec.displays > 2000 ? 4096 : 16 * 1024;
+  let next = 0;
+  const worker = async () => {
+    while (next < spec.displays) {
+      next++;
+      const conn = await connect(spec, caCerts);
+      if (!spec.raw) await writeAll(conn, encodeIdentify("display"));
+      const display = new Display(conn, spec.keyboards);
+      run.displays.push(display);
+      display.run(run, bufferSize);
+    }
+  };
+  const concurrency = spec.raw ? CONNECT_CONCURRENCY.raw : CONNECT_CONCURRENCY.identified;
+  await Promise.all(Array.from({ length: Math.min(concurrency, spec.displays) }, worker));
+  for (let kb = 0; kb < spec.keyboards; kb++) {
+    const conn = await connect(spec, caCerts);
+    if (!spec.raw) await writeAll(conn, encodeIdentify("keyboard"));
+    run.keyboards.push(conn);
+    // ncat sends each keyboard what the others send: drain it so ncat never blocks on us.
+    drain(conn);
+  }
+}
+
+async function drain(conn: Deno.Conn): Promise<void> {
+  const sink = new Uint8Array(64 * 1024);
+  try {
+    while ((await conn.read(sink)) !== null);
+  } catch {
+    // Closed.
+  }
+}
+
+/** Sends probes until every display has one from every keyboard: then all are registered. */
+async function probe(run: Run, deadline: number): Promise<void> {
+  const { shape, spec } = run;
+  const frame = new Uint8Array(shape.length);
+  let interval = 100;
+  for (;;) {
+    for (let kb = 0; kb < spec.keyboards; kb++) {
+      shape.write(frame, 0, KIND_PROBE, kb, 0);
+      await writeAll(run.keyboards[kb], frame);
+    }
+    // Probe again after 100 ms, then less often: a slow fan-out should not queue up probes.
+    const waitUntil = Date.now() + interval;
+    interval = Math.min(interval * 2, 1600);
+    while (Date.now() < waitUntil) {
+      if (run.registered === spec.displays) return;
+      await Promise.race([run.progress(), sleep(20)]);
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `only ${run.registered} of ${spec.displays} displays received a probe from every keyboard`,
+      );
+    }
+  }
+}
+
+async function flood(run: Run, kb: number, until: number): Promise<void> {
+  const { shape, spec } = run;
+  const conn = run.keyboards[kb];
+  const window = Math.max(1, Math.floor(spec.windowBytes / spec.keyboards / shape.length));
+  const batchFrames = Math.max(1, Math.floor(64 * 1024 / shape.length));
+  const batch = new Uint8Array(batchFrames * shape.length);
+  while (performance.now() < until) {
+    const room = run.slowest(kb) + window - run.sent[kb];
+    if (room <= 0) {
+      await Promise.race([run.progress(), sleep(50)]);
+      continue;
+    }
+    const n = Math.min(room, batchFrames);
+    for (let i = 0; i < n; i++) {
+      shape.write(batch, i * shape.length, KIND_MESSAGE, kb, run.sent[kb] + i);
+    }
+    await writeAll(conn, batch.subarray(0, n * shape.length));
+    run.sent[kb] += n;
+  }
+}
+
+async function paced(run: Run, kb: number, start: number, until: number): Promise<void> {
+  const { shape, spec } = run;
+  const rate = spec.rate ?? 100;
+  const conn = run.keyboards[kb];
+  const offset = (kb / spec.keyboards) * 1000 / rate;
+  const frames = new Uint8Array(shape.length * 64);
+  for (;;) {
+    const now = performance.now();
+    if (now >= until) return;
+    const due = Math.floor((now - start - offset) * rate / 1000) + 1 - run.sent[kb];
+    const n = Math.min(due, 64);
+    if (n > 0) {
+      for (let i = 0; i < n; i++) {
+        shape.write(frames, i * shape.length, KIND_MESSAGE, kb, run.sent[kb] + i);
+      }
+      await writeAll(conn, frames.subarray(0, n * shape.length));
+      run.sent[kb] += n;
+    }
+    const nextAt = start + offset + (run.sent[kb] * 1000) / rate;
+    await sleep(Math.max(0, nextAt - performance.now()));
+  }
+}
+
+/** Waits until every display has every message sent, or nothing has arrived for `quietMs`. */
+async function settle(run: Run, deadline: number, quietMs: number): Promise<void> {
+  const total = run.sent.reduce((a, b) => a + b, 0);
+  let last = run.delivered;
+  let lastChange = performance.now();
+  while (performance.now() < deadline) {
+    if (run.delivered >= total * run.displays.length) return;
+    await Promise.race([run.progress(), sleep(50)]);
+    if (run.delivered !== last) {
+      last = run.delivered;
+      lastChange = performance.now();
+    } else if (performance.now() - lastChange > quietMs) {
+      return;
+    }
+  }
+}
+
+function emptyResult(): LoadResult {
+  return {
+    ok: false,
+    connected: 0,
+    sent: 0,
+    expected: 0,
+    delivered: 0,
+    deliveriesPerSec: 0,
+    sentPerSec: 0,
+    lost: 0,
+    corrupt: 0,
+    outOfOrder: 0,
+    latency: null,
+    serverCpu: 0,
+    generatorCpu: 0,
+    serverRssBaseKiB: 0,
+    serverRssHeldKiB: 0,
+    serverRssAfterKiB: 0,
+    serverPeakRssKiB: 0,
+    windowSeconds: 0,
+  };
+}
+
+/** Drives one server through one scenario; never throws, never outlives its time bound. */
+export async function generate(spec: LoadSpec): Promise<LoadResult> {
+  const result = emptyResult();
+  const run = new Run(spec);
+  const pid = spec.serverPid;
+  result.serverRssBaseKiB = (await sampleProcess(pid))?.rssKiB ?? 0;
+  const setupDeadline = Date.now() + setupMs(spec);
+  try {
+    const caCerts = spec.caFile ? [await Deno.readTextFile(spec.caFile)] : undefined;
+    await connectAll(run, caCerts);
+    if (spec.mode === "idle") {
+      // Idle displays held, before any message: the issue's "then one message" comes after.
+      await sleep(IDLE_SETTLE_MS);
+      result.serverRssHeldKiB = (await sampleProcess(pid))?.rssKiB ?? 0;
+    }
+    await probe(run, setupDeadline);
+
+    const server0 = await sampleProcess(pid);
+    const self0 = process.cpuUsage();
+    const delivered0 = run.delivered;
+    const start = performance.now();
+    const until = start + spec.seconds * 1000;
+    let windowEnd: number;
+    if (spec.mode === "idle") {
+      const frame = new Uint8Array(run.shape.length);
+      run.shape.write(frame, 0, KIND_MESSAGE, 0, 0);
+      await writeAll(run.keyboards[0], frame);
+      run.sent[0] = 1;
+      await settle(run, until, spec.seconds * 1000);
+      const last = Math.max(...run.displays.map((d) => d.lastAt));
+      windowEnd = Math.max(start + 0.001, last / 1000);
+    } else {
+      const senders = run.keyboards.map((_, kb) =>
+        spec.mode === "flood" ? flood(run, kb, until) : paced(run, kb, start, until)
+      );
+      await Promise.all(senders);
+      windowEnd = performance.now();
+    }
+    const self1 = process.cpuUsage(self0);
+    const server1 = await sampleProcess(pid);
+    const window = (windowEnd - start) / 1000;
+    const inWindow = run.delivered - delivered0;
+    await settle(run, performance.now() + SETTLE_MS, 2_000);
+
+    const sent = run.sent.reduce((a, b) => a + b, 0);
+    result.serverRssAfterKiB = (await sampleProcess(pid))?.rssKiB ?? 0;
+    result.ok = true;
+    result.connected = run.displays.length;
+    result.sent = sent;
+    result.expected = sent * spec.displays;
+    result.delivered = run.delivered;
+    result.windowSeconds = window;
+    result.deliveriesPerSec = inWindow / window;
+    result.sentPerSec = spec.mode === "idle" ? 0 : sent / window;
+    result.lost = result.expected - run.delivered;
+    result.corrupt = run.displays.reduce((a, d) => a + d.corrupt, 0);
+    result.outOfOrder = run.displays.reduce((a, d) => a + d.outOfOrder, 0);
+    if (server0 && server1) {
+      result.serverCpu = (100 * (server1.cpuSeconds - server0.cpuSeconds)) / window;
+    }
+    result.generatorCpu = (self1.user + self1.system) / 1e4 / window;
+    if (run.failure !== undefined) throw run.failure;
+  } catch (error) {
+    result.ok = false;
+    result.connected = run.displays.length;
+    result.error = `load generator: ${error instanceof Error ? error.message : String(error)}`;
+  }
+  const h = run.latency;
+  if (h.count > 0) {
+    result.latency = {
+      p50: h.quantile(0.5) / 1000,
+      p99: h.quantile(0.99) / 1000,
+      p999: h.quantile(0.999) / 1000,
+      max: h.max / 1000,
+      samples: h.count,
+    };
+  }
+  result.serverPeakRssKiB = (await sampleProcess(pid))?.peakRssKiB ?? 0;
+  return result;
+}
+
+if (import.meta.main) {
+  const spec = JSON.parse(Deno.args[0]) as LoadSpec;
+  const result = await generate(spec);
+  console.log(JSON.stringify(result));
+  // Open connections and their pending reads would keep the process alive: leave now.
+  Deno.exit(0);
+}
