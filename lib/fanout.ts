@@ -63,7 +63,12 @@ export class DisplayQueue {
       );
     }
     this.#queue.push(frames);
-    if (!this.#writing) this.#flush();
+    if (!this.#writing) {
+      // Start writing once the current job's microtasks are done: keyboards whose reads
+      // completed in the same event-loop turn all enqueue first, and go out as one write.
+      this.#writing = true;
+      queueMicrotask(this.#flushSoon);
+    }
   }
 
   /** Drops this display if it has been over the soft limit for too long; called by a timer. */
@@ -90,6 +95,8 @@ export class DisplayQueue {
     this.discard();
     this.#onDrop(reason);
   }
+
+  #flushSoon = (): void => void this.#flush();
 
   /** Writes everything queued, coalescing queued runs into one write each round. */
   async #flush(): Promise<void> {
