@@ -33,6 +33,8 @@ export interface Scenario {
   rate?: number;
   /** Times the scenario runs against each server, interleaved; rows report the median. */
   rounds?: number;
+  /** Scenarios of one group run their rounds interleaved with each other's. */
+  group?: string;
 }
 
 /** Everything the generator needs to drive one server; passed to it as one JSON argument. */
