@@ -33,6 +33,15 @@ export interface RelayOptions extends BacklogLimits {
   keepAlive: boolean;
 }
 
+/**
+ * What the relay needs of a listener: `Deno.listen`'s, or the TLS listener of
+ * tls_listener.ts, whose connections can be closed in mid-handshake.
+ */
+export interface Acceptor {
+  accept(): Promise<Deno.Conn>;
+  close(): void;
+}
+
 /** Defaults, chosen in RELIABILITY.md beside those of IRC servers and Redis. */
 export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
   maxFrame: DEFAULT_MAX_FRAME,
@@ -126,7 +135,7 @@ export class Relay {
   #log: Logger;
   #clients = new Set<Client>();
   #perAddress = new Map<string, number>();
-  #listeners = new Set<Deno.Listener>();
+  #listeners = new Set<Acceptor>();
   #softTimer: ReturnType<typeof setInterval>;
   #lastLimitLog = 0;
   #closing = false;
@@ -148,13 +157,13 @@ export class Relay {
    * hand over connections whose handshake each client's own task completes, under a
    * deadline, so a client that never finishes it delays nobody.
    */
-  serve(listener: Deno.Listener, tls = false): Promise<void> {
+  serve(listener: Acceptor, tls = false): Promise<void> {
     this.#listeners.add(listener);
     return this.#track(this.#acceptLoop(listener, tls));
   }
 
   /** Stops listening on `listener` only, leaving its connections open (certificate reload). */
-  unserve(listener: Deno.Listener): void {
+  unserve(listener: Acceptor): void {
     if (this.#listeners.delete(listener)) closeQuietly(listener);
   }
 
@@ -179,7 +188,7 @@ export class Relay {
     return task;
   }
 
-  async #acceptLoop(listener: Deno.Listener, tls: boolean): Promise<void> {
+  async #acceptLoop(listener: Acceptor, tls: boolean): Promise<void> {
     let backoff = 0;
     for (;;) {
       let conn: Deno.Conn;

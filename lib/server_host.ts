@@ -7,9 +7,10 @@
 
 import type { Logger } from "./log.ts";
 import { startRandomMessages } from "./random_source.ts";
-import { Relay, type RelayOptions } from "./relay_server.ts";
+import { type Acceptor, Relay, type RelayOptions } from "./relay_server.ts";
+import { NodeTlsListener } from "./tls_listener.ts";
 import { formatAddress, type KeyPair, listen, readKeyPair } from "./transport.ts";
-import { explainError } from "./user_errors.ts";
+import { explainError, UsageError } from "./user_errors.ts";
 
 /** Where one listener goes and what it serves. */
 export interface EndpointSpec {
@@ -25,22 +26,24 @@ export interface EndpointSpec {
 /** One listener of a relay; a TLS one can swap its certificate without dropping anyone. */
 export class Endpoint {
   readonly spec: EndpointSpec;
-  #relay: Relay;
-  #listener: Deno.Listener;
+  readonly port: number;
+  #listener: Acceptor;
   #log: Logger;
 
-  private constructor(spec: EndpointSpec, relay: Relay, listener: Deno.Listener, log: Logger) {
+  private constructor(spec: EndpointSpec, listener: Acceptor, port: number, log: Logger) {
     this.spec = spec;
-    this.#relay = relay;
     this.#listener = listener;
+    this.port = port;
     this.#log = log;
   }
 
   /** Opens the listener (reading the certificate first) and starts serving. */
   static async open(spec: EndpointSpec, relay: Relay, log: Logger): Promise<Endpoint> {
     const keys = await Endpoint.#readKeys(spec);
-    const listener = listen(spec.host, spec.port, keys);
-    const endpoint = new Endpoint(spec, relay, listener, log);
+    // TLS goes through node:tls over a socket the server owns, so that a stalled handshake
+    // can be cut off (see tls_listener.ts); plain TCP through Deno.listen.
+    const listener = keys ? listenTls(spec, keys) : listen(spec.host, spec.port);
+    const endpoint = new Endpoint(spec, listener, (listener.addr as Deno.NetAddr).port, log);
     relay.serve(listener, keys !== undefined);
     log.info(`${spec.label} listening on ${endpoint.address}${keys ? " (TLS)" : ""}`);
     return endpoint;
@@ -49,10 +52,6 @@ export class Endpoint {
   static async #readKeys(spec: EndpointSpec): Promise<KeyPair | undefined> {
     if (!spec.certFile || !spec.keyFile) return undefined;
     return await readKeyPair(spec.certFile, spec.keyFile);
-  }
-
-  get port(): number {
-    return (this.#listener.addr as Deno.NetAddr).port;
   }
 
   get address(): string {
@@ -65,32 +64,37 @@ export class Endpoint {
 
   /**
    * Loads the certificate and key again for new connections. Connections already open carry
-   * on untouched: only the listener is replaced. A bad new pair keeps the old one serving.
+   * on untouched, and the listening socket stays open, so nobody is refused meanwhile. A
+   * pair that cannot be used (unreadable, not PEM, key not matching) keeps the old one
+   * serving. Never throws: the outcome is logged.
    */
   async reload(): Promise<void> {
-    if (!this.tls) return;
-    let keys: KeyPair | undefined;
+    if (!(this.#listener instanceof NodeTlsListener)) return;
     try {
-      keys = await Endpoint.#readKeys(this.spec);
+      const keys = (await Endpoint.#readKeys(this.spec))!;
+      this.#listener.setContext(NodeTlsListener.context(keys));
     } catch (error) {
       return this.#log.error(
         `${this.spec.label}: certificate not reloaded, keeping the old one: ${explainError(error)}`,
       );
     }
-    const port = this.port;
-    this.#relay.unserve(this.#listener);
-    try {
-      this.#listener = listen(this.spec.host, port, keys);
-    } catch (error) {
-      this.#log.error(
-        `${this.spec.label}: certificate not reloaded, keeping the old one: ${explainError(error)}`,
-      );
-      const old = await Endpoint.#readKeys(this.spec).catch(() => undefined);
-      this.#listener = listen(this.spec.host, port, old);
-    }
-    this.#relay.serve(this.#listener, true);
     this.#log.info(`${this.spec.label} on ${this.address}: certificate reloaded`);
   }
+}
+
+/** Opens a TLS listener: a plain one from transport.ts, with TLS from tls_listener.ts. */
+function listenTls(spec: EndpointSpec, keys: KeyPair): NodeTlsListener {
+  let context;
+  try {
+    context = NodeTlsListener.context(keys);
+  } catch (error) {
+    throw new UsageError(
+      `The certificate ${spec.certFile} and key ${spec.keyFile} cannot be used: ${
+        explainError(error)
+      }`,
+    );
+  }
+  return new NodeTlsListener(listen(spec.host, spec.port) as Deno.TcpListener, context);
 }
 
 /** A relay and where it listens, with an optional random-message source. */
@@ -105,6 +109,7 @@ export class ServerHost {
   readonly relays: Relay[] = [];
   readonly endpoints: Endpoint[] = [];
   #stops: (() => void)[] = [];
+  #reloading = Promise.resolve();
 
   /** Starts every relay; if any listener cannot open, closes what did and rethrows. */
   static async start(
@@ -131,9 +136,12 @@ export class ServerHost {
     return host;
   }
 
-  /** Reloads every TLS endpoint's certificate. */
-  async reload(): Promise<void> {
-    for (const endpoint of this.endpoints) await endpoint.reload();
+  /** Reloads every TLS endpoint's certificate; reloads asked for meanwhile queue up. */
+  reload(): Promise<void> {
+    this.#reloading = this.#reloading.then(async () => {
+      for (const endpoint of this.endpoints) await endpoint.reload();
+    });
+    return this.#reloading;
   }
 
   async close(): Promise<void> {

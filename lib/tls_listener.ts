@@ -1,0 +1,324 @@
+/**
+ * The server's TLS listener: TCP from `Deno.listen`, TLS from node:tls on top of it, instead
+ * of `Deno.listenTls`.
+ *
+ * Why: a `Deno.TlsConn` whose handshake has not finished cannot be closed. `close()` hands the
+ * socket to a task that waits for the handshake to end (rustls-tokio-stream's `Drop`), with no
+ * time limit, so a client that connects to the TLS port and sends nothing keeps its socket,
+ * and the server's descriptor, for as long as it likes, whatever the handshake timeout or the
+ * connection limit say. Here the TCP connection is a plain `Deno.TcpConn`, which closes when
+ * told to, in mid-handshake or not. (node:net's own server is no way out: in Deno 2.9 it stops
+ * accepting for good after one EMFILE, where the relay's accept loop backs off and recovers.)
+ * A second gain: a new certificate applies to new connections without closing the listening
+ * socket, so a reload refuses nobody.
+ *
+ * The connections it hands out have the part of `Deno.TlsConn` the relay uses (read, write,
+ * close, closeWrite, handshake, setNoDelay, setKeepAlive, remoteAddr, localAddr), with the
+ * same error classes, so the relay cannot tell them apart.
+ *
+ * @module
+ */
+
+import { Duplex } from "node:stream";
+import tls from "node:tls";
+
+/** A certificate and key in PEM. */
+export interface TlsKeys {
+  cert: string;
+  key: string;
+}
+
+/** Decrypted bytes held for a reader before the socket is paused (back-pressure). */
+const HIGH_WATER = 64 * 1024;
+
+type NodeError = Error & { code?: string };
+
+/** The Deno error class for a Node socket error, so that callers classify both alike. */
+function denoError(error: NodeError): Error {
+  switch (error.code) {
+    case "ECONNRESET":
+      return new Deno.errors.ConnectionReset(error.message);
+    case "EPIPE":
+      return new Deno.errors.BrokenPipe(error.message);
+    case "ETIMEDOUT":
+      return new Deno.errors.TimedOut(error.message);
+    default:
+      return error;
+  }
+}
+
+/** A TLS record: fatal alert, unexpected_message. */
+const HANDSHAKE_FAILURE_ALERT = Uint8Array.of(0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x0a);
+/** How long a closing connection may take to send its close_notify. */
+const CLOSE_GRACE_MS = 1000;
+/** Bytes read from the TCP connection at a time. */
+const READ_SIZE = 16 * 1024;
+
+/**
+ * Stops the reading of a TCP connection while its reader is behind. Node streams' own pause()
+ * does not reach through node:tls to the stream underneath, so the gate sits there itself.
+ */
+class Gate {
+  #closed = false;
+  #open: (() => void) | undefined;
+
+  close(): void {
+    this.#closed = true;
+  }
+
+  open(): void {
+    this.#closed = false;
+    this.#open?.();
+    this.#open = undefined;
+  }
+
+  /** Resolves at once while open, else when next opened. */
+  async pass(): Promise<void> {
+    while (this.#closed) await new Promise<void>((resolve) => this.#open = resolve);
+  }
+}
+
+/** A Node stream over a Deno TCP connection, for node:tls to run on. */
+function duplexOf(conn: Deno.TcpConn, gate: Gate): Duplex {
+  let pumping = false;
+  const duplex: Duplex = new Duplex({
+    read() {
+      if (pumping) return;
+      pumping = true;
+      (async () => {
+        try {
+          for (;;) {
+            await gate.pass();
+            // A fresh buffer each time: push() keeps what it is given.
+            const buffer = new Uint8Array(READ_SIZE);
+            const n = await conn.read(buffer);
+            if (n === null) return void duplex.push(null);
+            if (!duplex.push(buffer.subarray(0, n))) break;
+          }
+        } catch (error) {
+          duplex.destroy(error as Error);
+        }
+        pumping = false;
+      })();
+    },
+    write(chunk: Uint8Array, _encoding, callback) {
+      (async () => {
+        for (let at = 0; at < chunk.length;) at += await conn.write(chunk.subarray(at));
+      })().then(() => callback(), callback);
+    },
+    final(callback) {
+      conn.closeWrite().then(() => callback(), callback);
+    },
+    destroy(error, callback) {
+      // The TCP connection is NodeTlsConn's to close: it may have an alert to send first.
+      callback(error);
+    },
+  });
+  return duplex;
+}
+
+/** One TLS connection over a TCP connection the server can close at any time. */
+export class NodeTlsConn {
+  readonly remoteAddr: Deno.NetAddr;
+  readonly localAddr: Deno.NetAddr;
+  #tcp: Deno.TcpConn;
+  #tls: tls.TLSSocket;
+  #gate = new Gate();
+  #handshake: Promise<void>;
+  #chunks: Uint8Array[] = [];
+  #queued = 0;
+  #ended = false;
+  #error: Error | undefined;
+  #closed = false;
+  #secure = false;
+  #wake: (() => void) | undefined;
+
+  constructor(tcp: Deno.TcpConn, context: tls.SecureContext) {
+    this.#tcp = tcp;
+    this.remoteAddr = tcp.remoteAddr;
+    this.localAddr = tcp.localAddr;
+    const socket = new tls.TLSSocket(duplexOf(tcp, this.#gate), {
+      isServer: true,
+      secureContext: context,
+    });
+    this.#tls = socket;
+    this.#handshake = new Promise<void>((resolve, reject) => {
+      socket.once("secure", () => {
+        this.#secure = true;
+        resolve();
+      });
+      socket.once("error", (error: NodeError) => reject(denoError(error)));
+      socket.once("close", () => reject(new Error("the peer closed the connection")));
+    });
+    // Nobody may be waiting on the handshake when it fails; the error is kept for read().
+    this.#handshake.catch(() => {});
+    socket.on("data", (chunk: Uint8Array) => {
+      this.#chunks.push(chunk);
+      this.#queued += chunk.length;
+      if (this.#queued >= HIGH_WATER) this.#gate.close();
+      this.#notify();
+    });
+    socket.on("end", () => {
+      this.#ended = true;
+      this.#notify();
+    });
+    socket.on("error", (error: NodeError) => {
+      this.#error ??= denoError(error);
+      this.#notify();
+    });
+    socket.on("close", () => {
+      this.#ended = true;
+      this.#notify();
+    });
+  }
+
+  /** Resolves once the TLS handshake is complete; rejects if it fails or the peer leaves. */
+  handshake(): Promise<void> {
+    return this.#handshake;
+  }
+
+  /** Reads decrypted bytes into `buffer`; null at the end of the stream. */
+  async read(buffer: Uint8Array): Promise<number | null> {
+    for (;;) {
+      if (this.#closed) throw new Deno.errors.BadResource("the connection is closed");
+      if (this.#chunks.length > 0) return this.#take(buffer);
+      if (this.#error) throw this.#error;
+      if (this.#ended) return null;
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+  }
+
+  /** Writes `bytes`; resolves with their length once the socket has taken them. */
+  write(bytes: Uint8Array): Promise<number> {
+    if (this.#closed) {
+      return Promise.reject(new Deno.errors.BadResource("the connection is closed"));
+    }
+    if (this.#error) return Promise.reject(this.#error);
+    return new Promise<number>((resolve, reject) => {
+      this.#tls.write(bytes, (error?: NodeError | null) => {
+        if (error) {
+          reject(
+            this.#closed
+              ? new Deno.errors.BadResource("the connection is closed")
+              : denoError(error),
+          );
+        } else resolve(bytes.length);
+      });
+    });
+  }
+
+  /** Sends close_notify and the TCP FIN; resolves once they are written. */
+  closeWrite(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    return new Promise<void>((resolve) => this.#tls.end(resolve));
+  }
+
+  /**
+   * Closes the connection. After a handshake, the peer is sent a close_notify first, so that
+   * it sees the end of the stream rather than a cut; a peer that does not take it gets
+   * {@linkcode CLOSE_GRACE_MS}. In mid-handshake the socket is closed at once.
+   */
+  close(): void {
+    if (this.#closed) throw new Deno.errors.BadResource("the connection is already closed");
+    this.#closed = true;
+    this.#gate.open();
+    this.#notify();
+    if (!this.#secure || this.#error) return this.#destroy();
+    const timer = setTimeout(() => this.#destroy(), CLOSE_GRACE_MS);
+    this.#tls.end(() => {
+      clearTimeout(timer);
+      this.#destroy();
+    });
+  }
+
+  #destroy(): void {
+    this.#tls.destroy();
+    const closeTcp = () => {
+      try {
+        this.#tcp.close();
+      } catch {
+        // Already closed.
+      }
+    };
+    if (this.#secure || !this.#error) return closeTcp();
+    // A failed handshake gets a fatal alert, as rustls would send, so that a client that
+    // spoke plain TCP to this port can tell (node:tls here drops the connection silently).
+    const timer = setTimeout(closeTcp, 200);
+    this.#tcp.write(HANDSHAKE_FAILURE_ALERT).catch(() => {}).finally(() => {
+      clearTimeout(timer);
+      closeTcp();
+    });
+  }
+
+  setNoDelay(noDelay = true): void {
+    this.#tcp.setNoDelay(noDelay);
+  }
+
+  setKeepAlive(keepAlive = true): void {
+    this.#tcp.setKeepAlive(keepAlive);
+  }
+
+  #take(buffer: Uint8Array): number {
+    let n = 0;
+    while (n < buffer.length && this.#chunks.length > 0) {
+      const chunk = this.#chunks[0];
+      const piece = Math.min(chunk.length, buffer.length - n);
+      buffer.set(chunk.subarray(0, piece), n);
+      n += piece;
+      if (piece === chunk.length) this.#chunks.shift();
+      else this.#chunks[0] = chunk.subarray(piece);
+    }
+    this.#queued -= n;
+    if (this.#queued < HIGH_WATER) this.#gate.open();
+    return n;
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+}
+
+/**
+ * Accepts TCP connections and wraps each in TLS with the current certificate. Shaped like
+ * the part of `Deno.Listener` the relay uses: `accept()`, `close()` and `addr`; accept errors
+ * (EMFILE) come out of `accept()` as from Deno's, for the relay's loop to back off.
+ */
+export class NodeTlsListener {
+  readonly addr: Deno.NetAddr;
+  #listener: Deno.TcpListener;
+  #context: tls.SecureContext;
+
+  constructor(listener: Deno.TcpListener, context: tls.SecureContext) {
+    this.#listener = listener;
+    this.#context = context;
+    this.addr = listener.addr;
+  }
+
+  /** A TLS context for `keys`; throws if the certificate or key is unusable or they differ. */
+  static context(keys: TlsKeys): tls.SecureContext {
+    const context = tls.createSecureContext({ cert: keys.cert, key: keys.key });
+    // node:tls here takes a key that does not match the certificate, and every handshake
+    // would then fail; rustls checks the pair, so let it, on a throwaway listener.
+    Deno.listenTls({ hostname: "127.0.0.1", port: 0, ...keys }).close();
+    return context;
+  }
+
+  /** Uses `context` for connections accepted from now on; open ones keep theirs. */
+  setContext(context: tls.SecureContext): void {
+    this.#context = context;
+  }
+
+  /** The next connection; its handshake starts at once and is the caller's to wait for. */
+  async accept(): Promise<Deno.Conn> {
+    const tcp = await this.#listener.accept();
+    // The relay uses only what NodeTlsConn implements (see the module comment).
+    return new NodeTlsConn(tcp, this.#context) as unknown as Deno.Conn;
+  }
+
+  /** Stops listening; connections already accepted are not affected. */
+  close(): void {
+    this.#listener.close();
+  }
+}
