@@ -128,6 +128,35 @@ async function withDeadline<T>(
   }
 }
 
+/**
+ * Accept failures (EMFILE: out of descriptors) are a state of the whole process, seen by every
+ * listener at once: one line when an episode starts, one when accepting has worked again for
+ * a while, and none in between, however often the loops retry.
+ */
+const acceptTrouble = {
+  since: 0,
+  lastFailure: 0,
+  failures: 0,
+  failed(log: Logger, error: unknown): void {
+    const now = Date.now();
+    this.lastFailure = now;
+    this.failures++;
+    if (this.since !== 0) return;
+    this.since = now;
+    log.error(`accept failed: ${describeIoError(error)}; backing off until it works again`);
+  },
+  succeeded(log: Logger): void {
+    if (this.since === 0 || Date.now() - this.lastFailure < 5000) return;
+    log.info(
+      `accepting again, after ${this.failures} failed accepts over ${
+        Math.round((this.lastFailure - this.since) / 1000)
+      } s`,
+    );
+    this.since = 0;
+    this.failures = 0;
+  },
+};
+
 /** A relay: one display registry, any number of listeners feeding it. */
 export class Relay {
   readonly options: RelayOptions;
@@ -195,13 +224,12 @@ export class Relay {
       try {
         conn = await listener.accept();
         backoff = 0;
+        acceptTrouble.succeeded(this.#log);
       } catch (error) {
         if (this.#closing || !this.#listeners.has(listener)) return;
         if (error instanceof Deno.errors.BadResource) return;
         // Out of descriptors (EMFILE) and the like: say so once per episode, back off, retry.
-        if (backoff === 0) {
-          this.#log.error(`accept failed: ${describeIoError(error)}; backing off`);
-        }
+        acceptTrouble.failed(this.#log, error);
         backoff = Math.min(Math.max(backoff * 2, 10), 1000);
         await new Promise((resolve) => setTimeout(resolve, backoff));
         continue;
@@ -357,7 +385,16 @@ export class Relay {
           tokens = Math.min(keyboardBurst, tokens + (now - refilled) * keyboardRate / 1000);
           refilled = now;
           tokens -= countFrames(frames, decoder);
-          if (tokens < 0) await new Promise((r) => setTimeout(r, -tokens * 1000 / keyboardRate));
+          if (tokens < 0) {
+            // The frame timer stops while the server itself is not reading: the rest of the
+            // frame may be waiting in the socket. It starts again once reading resumes.
+            clearTimeout(frameTimer);
+            frameTimer = undefined;
+            await new Promise((r) => setTimeout(r, -tokens * 1000 / keyboardRate));
+            if (decoder.buffered > 0) {
+              frameTimer = setTimeout(onFrameTimeout, frameTimeout * 1000);
+            }
+          }
         }
       }
     } finally {
