@@ -79,7 +79,7 @@ class Gate {
 }
 
 /** A Node stream over a Deno TCP connection, for node:tls to run on. */
-function duplexOf(conn: Deno.TcpConn, gate: Gate): Duplex {
+function duplexOf(conn: Deno.TcpConn, gate: Gate, lost: (error?: Error) => void): Duplex {
   let pumping = false;
   const duplex: Duplex = new Duplex({
     read() {
@@ -92,10 +92,14 @@ function duplexOf(conn: Deno.TcpConn, gate: Gate): Duplex {
             // A fresh buffer each time: push() keeps what it is given.
             const buffer = new Uint8Array(READ_SIZE);
             const n = await conn.read(buffer);
-            if (n === null) return void duplex.push(null);
+            if (n === null) {
+              lost();
+              return void duplex.push(null);
+            }
             if (!duplex.push(buffer.subarray(0, n))) break;
           }
         } catch (error) {
+          lost(error as Error);
           duplex.destroy(error as Error);
         }
         pumping = false;
@@ -131,13 +135,15 @@ export class NodeTlsConn {
   #error: Error | undefined;
   #closed = false;
   #secure = false;
+  #handshakeFailed = false;
+  #peerLeft: (error?: Error) => void = () => {};
   #wake: (() => void) | undefined;
 
   constructor(tcp: Deno.TcpConn, context: tls.SecureContext) {
     this.#tcp = tcp;
     this.remoteAddr = tcp.remoteAddr;
     this.localAddr = tcp.localAddr;
-    const socket = new tls.TLSSocket(duplexOf(tcp, this.#gate), {
+    const socket = new tls.TLSSocket(duplexOf(tcp, this.#gate, (e) => this.#peerLeft(e)), {
       isServer: true,
       secureContext: context,
     });
@@ -149,6 +155,13 @@ export class NodeTlsConn {
       });
       socket.once("error", (error: NodeError) => reject(denoError(error)));
       socket.once("close", () => reject(new Error("the peer closed the connection")));
+      // node:tls here does not notice a peer that leaves in mid-handshake: the TCP side does.
+      this.#peerLeft = (error) => {
+        if (this.#secure) return;
+        this.#error ??= error ?? new Error("the peer closed the connection");
+        reject(this.#error);
+        this.#notify();
+      };
     });
     // Nobody may be waiting on the handshake when it fails; the error is kept for read().
     this.#handshake.catch(() => {});
@@ -164,6 +177,7 @@ export class NodeTlsConn {
     });
     socket.on("error", (error: NodeError) => {
       this.#error ??= denoError(error);
+      if (!this.#secure) this.#handshakeFailed = true;
       this.#notify();
     });
     socket.on("close", () => {
@@ -240,7 +254,7 @@ export class NodeTlsConn {
         // Already closed.
       }
     };
-    if (this.#secure || !this.#error) return closeTcp();
+    if (!this.#handshakeFailed) return closeTcp();
     // A failed handshake gets a fatal alert, as rustls would send, so that a client that
     // spoke plain TCP to this port can tell (node:tls here drops the connection silently).
     const timer = setTimeout(closeTcp, 200);
