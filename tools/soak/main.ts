@@ -1,0 +1,398 @@
+/**
+ * `deno task soak [--seconds N]`: runs the real server as a process and, for N seconds, all
+ * at once: steady keyboards and displays that check every message arrives, in order and
+ * intact; churn; slow displays; hostile clients; floods above the connection limit; and a
+ * certificate reload by SIGHUP. Then it checks that nothing was lost, that the server's peak
+ * memory stayed under a bound, that its descriptors came back to where they were, that it is
+ * idle when idle, and that it still accepts and relays. Exit status 1 if any check fails.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { generateCertificates } from "../../lib/certs.ts";
+import { DEFAULT_RELAY_OPTIONS } from "../../lib/relay_server.ts";
+import { freshSeed, Prng } from "../fuzz/prng.ts";
+import {
+  type ChaosContext,
+  CHURN,
+  flood,
+  FloodWindows,
+  HOSTILE,
+  slowDisplays,
+  Tally,
+  type Timeouts,
+  worker,
+} from "./chaos.ts";
+import { healthyExchange } from "./health.ts";
+import { sleep, type Target } from "./net.ts";
+import { type ProcStats, ServerProcess } from "./server_process.ts";
+import { SteadyDisplay, SteadyKeyboard } from "./steady.ts";
+
+const USAGE = `Usage: deno task soak [--seconds N] [--seed S] [--max-rss MIB] [--out DIR]
+
+Runs the server under steady load, churn, slow and hostile clients and connection floods for
+N seconds (default 60), then checks: nothing lost, peak RSS under MIB (default 256), open
+descriptors back to the baseline, no CPU spin when idle, and the server still relays.
+Writes DIR/report.json and DIR/server.log (default bench-results/soak).
+
+The server's time limits are scaled down for short runs so that each is hit several times;
+from --seconds 240 on, the server runs with its defaults (but --max-connections 300).`;
+
+/** Connections the soak's server allows, so that a flood above it stays cheap. */
+const MAX_CONNECTIONS = 300;
+
+/** The server's time limits for a run of `seconds`: the defaults, or shorter for short runs. */
+export function timeoutsFor(seconds: number): Timeouts {
+  const d = DEFAULT_RELAY_OPTIONS;
+  const scaled = (fallback: number, divisor: number, floor: number) =>
+    Math.min(fallback, Math.max(floor, Math.round(seconds / divisor * 10) / 10));
+  return {
+    identify: scaled(d.identifyTimeout, 8, 2),
+    frame: scaled(d.frameTimeout, 6, 3),
+    handshake: scaled(d.handshakeTimeout, 8, 2),
+    softSeconds: scaled(d.softSeconds, 6, 3),
+  };
+}
+
+const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
+
+/** Runs the soak; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      seconds: { type: "string" },
+      seed: { type: "string" },
+      "max-rss": { type: "string" },
+      out: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const seconds = Number(values.seconds ?? 60);
+  const seed = values.seed === undefined ? freshSeed() : Number(values.seed);
+  const maxRssMiB = Number(values["max-rss"] ?? 256);
+  const out = values.out ?? "bench-results/soak";
+  if (!(seconds >= 5) || !Number.isInteger(seed) || !(maxRssMiB > 0)) {
+    console.error("--seconds must be at least 5; --seed and --max-rss take numbers. Try --help.");
+    return 2;
+  }
+  const rng = new Prng(seed);
+  const timeouts = timeoutsFor(seconds);
+  await Deno.mkdir(`${out}/certs`, { recursive: true });
+  const certs = await generateCertificates();
+  await Deno.writeTextFile(`${out}/certs/server.crt`, certs.serverCert);
+  await Deno.writeTextFile(`${out}/certs/server.key`, certs.serverKey, { mode: 0o600 });
+
+  const serverArgs = [
+    "--certs",
+    `${out}/certs`,
+    "--max-connections",
+    String(MAX_CONNECTIONS),
+    "--identify-timeout",
+    String(timeouts.identify),
+    "--frame-timeout",
+    String(timeouts.frame),
+    "--handshake-timeout",
+    String(timeouts.handshake),
+    "--soft-seconds",
+    String(timeouts.softSeconds),
+  ];
+  const server = await ServerProcess.startReference(
+    serverArgs,
+    { logFile: `${out}/server.log` },
+    () => rng.float(),
+  );
+  const plain: Target = { port: server.port("full server"), tls: false };
+  const tls: Target = { port: server.port("full TLS server"), tls: true, caCert: certs.caCert };
+  console.log(`soak: ${seconds} s, seed ${seed}; server pid ${server.pid}`);
+  console.log(`  server: deno task server --reference --base-port BASE ${serverArgs.join(" ")}`);
+  console.log(
+    `  time limits: identify ${timeouts.identify} s, frame ${timeouts.frame} s, ` +
+      `handshake ${timeouts.handshake} s, soft backlog ${timeouts.softSeconds} s`,
+  );
+  const failures: string[] = [];
+  const fail = (text: string) => failures.push(text);
+  let report: Record<string, unknown> = {};
+  try {
+    report = await soak(server, { plain, tls, seconds, rng, timeouts, maxRssMiB, fail });
+  } finally {
+    const status = await server.stop();
+    if (status.code !== 0) fail(`the server exited with status ${status.code} on SIGTERM`);
+    if (server.log.crashes.length > 0) {
+      fail(`the server's stderr shows a crash: ${server.log.crashes.slice(0, 3).join(" | ")}`);
+    }
+  }
+  const dropReasons = Object.fromEntries(
+    [...server.log.dropReasons].sort((a, b) => b[1] - a[1]),
+  );
+  console.log(`  server log: ${server.log.lines} lines (${out}/server.log); drops by reason:`);
+  for (const [reason, count] of Object.entries(dropReasons)) console.log(`    ${count}\t${reason}`);
+  report = { ...report, seed, seconds, serverArgs, dropReasons, failures };
+  await Deno.writeTextFile(`${out}/report.json`, JSON.stringify(report, null, 2) + "\n");
+  if (failures.length > 0) {
+    console.log(`soak: FAILED (${failures.length}):`);
+    for (const failure of failures) console.log(`  - ${failure}`);
+    console.log(`  replay: deno task soak --seconds ${seconds} --seed ${seed}`);
+    return 1;
+  }
+  console.log("soak: OK");
+  return 0;
+}
+
+interface SoakOptions {
+  plain: Target;
+  tls: Target;
+  seconds: number;
+  rng: Prng;
+  timeouts: Timeouts;
+  maxRssMiB: number;
+  fail: (text: string) => void;
+}
+
+async function soak(server: ServerProcess, options: SoakOptions): Promise<Record<string, unknown>> {
+  const { plain, tls, seconds, rng, timeouts, fail } = options;
+  // Steady displays first, so that they see every steady message from the first one.
+  const identified = server.log.collect((line) => / identified as display/.test(line));
+  const displays = [
+    new SteadyDisplay("display 1 (plain, big-endian)", plain),
+    new SteadyDisplay("display 2 (plain, little-endian)", plain, true),
+    new SteadyDisplay("display 3 (TLS, big-endian)", tls),
+    new SteadyDisplay("display 4 (TLS, little-endian)", tls, true),
+  ];
+  for (const display of displays) await display.connect();
+  while (identified.length < displays.length) await sleep(20);
+  const keyboards = [
+    new SteadyKeyboard("k1-plain-be", plain, { rate: 150, window: 1500 }),
+    new SteadyKeyboard("k2-plain-le", plain, { rate: 150, window: 1500, littleEndian: true }),
+    new SteadyKeyboard("k3-tls-be", tls, { rate: 150, window: 1500 }),
+    // Offers twice the server's default flood limit: it must be slowed down, not lose anything.
+    new SteadyKeyboard("k4-over-rate", plain, {
+      rate: 2 * DEFAULT_RELAY_OPTIONS.keyboardRate,
+      window: 4000,
+    }),
+    // Long messages (24 KB at 20/s), so that a display that does not read falls behind soon.
+    new SteadyKeyboard("k5-bulk", tls, { rate: 20, window: 40, size: 24_000 }),
+  ];
+  for (const keyboard of keyboards) await keyboard.connect();
+  for (const keyboard of keyboards) keyboard.start(() => displays[0].seen(keyboard.name));
+  await sleep(1000);
+  const baseline = await server.stats();
+  if (!baseline) console.log("  /proc is absent: memory and descriptor checks are skipped");
+  else console.log(`  baseline: ${baseline.fds} fds, RSS ${mib(baseline.rssKiB)}`);
+
+  const started = performance.now();
+  const deadline = started + seconds * 1000;
+  const tally = new Tally();
+  const ctx: ChaosContext = {
+    plain,
+    tls,
+    timeouts,
+    maxConnections: MAX_CONNECTIONS,
+    log: server.log,
+    deadline,
+    tally,
+    floods: new FloodWindows(),
+  };
+  const chaos: Promise<unknown>[] = [];
+  for (let i = 0; i < 6; i++) chaos.push(worker(ctx, rng.fork(), CHURN));
+  for (let i = 0; i < 4; i++) chaos.push(worker(ctx, rng.fork(), HOSTILE));
+  const slow = [
+    slowDisplays(ctx, "never reads"),
+    slowDisplays(ctx, "reads a byte a second"),
+    slowDisplays(ctx, "never reads", true),
+  ];
+  chaos.push(...slow);
+  // Floods at a third and two thirds of the run, then every minute; a reload halfway.
+  const events: Promise<unknown>[] = [];
+  const floodTimes = [seconds / 3, (2 * seconds) / 3];
+  for (let t = 90; t < seconds - 10; t += 60) floodTimes.push(t);
+  const floods: string[] = [];
+  for (const [i, t] of floodTimes.entries()) {
+    // Every other flood on the TLS port.
+    events.push(sleep(t * 1000).then(async () => floods.push(await flood(ctx, 100, i % 2 === 1))));
+  }
+  let reloaded = "";
+  events.push(
+    sleep(seconds * 500).then(async () => {
+      const lines = server.log.collect((line) => /certificate reloaded/.test(line));
+      server.kill("SIGHUP");
+      for (let i = 0; i < 50 && lines.length < 2; i++) await sleep(100);
+      reloaded = lines.length >= 2
+        ? "both TLS listeners reloaded"
+        : `${lines.length} of 2 reloaded`;
+      tally.record("certificate reload (SIGHUP)", reloaded, lines.length >= 2);
+    }),
+  );
+
+  let peak: ProcStats | undefined = baseline;
+  let peakFds = baseline?.fds ?? 0;
+  const sampler = (async () => {
+    let next = started + 10_000;
+    while (performance.now() < deadline) {
+      await sleep(1000);
+      const stats = await server.stats();
+      if (stats) {
+        peak = stats;
+        peakFds = Math.max(peakFds, stats.fds);
+      }
+      if (server.exited) return;
+      if (performance.now() >= next) {
+        next += 10_000;
+        const elapsed = Math.round((performance.now() - started) / 1000);
+        const delivered = displays.reduce((sum, d) => sum + d.delivered, 0);
+        const runs = [...tally.scenarios.values()].reduce((sum, s) => sum + s.runs, 0);
+        console.log(
+          `  ${elapsed} s: ${delivered} steady messages delivered, ${runs} chaos clients, ` +
+            (stats ? `server RSS ${mib(stats.rssKiB)}, ${stats.fds} fds` : ""),
+        );
+      }
+    }
+  })();
+  await Promise.all([...chaos, ...events, sampler]);
+  if (server.exited) fail("the server process ended during the soak");
+
+  // Drain: every steady message sent must reach every steady display.
+  for (const keyboard of keyboards) await keyboard.stop();
+  const drainDeadline = performance.now() + 20_000;
+  const complete = () =>
+    displays.every((d) => keyboards.every((k) => d.seen(k.name) >= k.sent) || d.ended);
+  while (!complete() && performance.now() < drainDeadline) await sleep(100);
+  let sent = 0;
+  let lost = 0;
+  for (const keyboard of keyboards) {
+    sent += keyboard.sent;
+    if (keyboard.failure) fail(keyboard.failure);
+    for (const display of displays) {
+      lost += Math.max(0, keyboard.sent - display.seen(keyboard.name));
+    }
+  }
+  const delivered = displays.reduce((sum, d) => sum + d.delivered, 0);
+  const problems = displays.flatMap((d) => d.problems);
+  for (const display of displays) {
+    if (display.ended) fail(`${display.label} was cut off: ${display.ended}`);
+  }
+  if (lost > 0) fail(`${lost} steady messages lost`);
+  if (problems.length > 0) fail(`out of order or corrupted: ${problems.slice(0, 5).join("; ")}`);
+  const overRate = keyboards[3];
+  // Latency of the keyboards under the rate; the over-rate one waits, by design, in its socket.
+  const latencies = displays.flatMap((d) =>
+    [...d.latencies].filter(([name]) => name !== overRate.name).flatMap(([, l]) => l)
+  ).sort((a, b) => a - b);
+  const percentile = (p: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
+
+  // Descriptors back to the baseline once the chaos has gone (the steady clients remain).
+  let final = await server.stats();
+  const fdDeadline = performance.now() + 15_000;
+  while (baseline && final && final.fds > baseline.fds && performance.now() < fdDeadline) {
+    await sleep(250);
+    final = await server.stats();
+  }
+  if (baseline && final && final.fds !== baseline.fds) {
+    fail(`open descriptors ${final.fds} after the churn, not back to the baseline ${baseline.fds}`);
+  }
+  const peakRss = final?.peakRssKiB ?? peak?.peakRssKiB ?? 0;
+  if (final && peakRss > options.maxRssMiB * 1024) {
+    fail(`peak RSS ${mib(peakRss)} over the bound ${options.maxRssMiB} MiB`);
+  }
+  // Idle means idle: no spinning once the clients are quiet.
+  let idleCpu = -1;
+  if (final) {
+    await sleep(500);
+    const before = await server.stats();
+    await sleep(3000);
+    const after = await server.stats();
+    if (before && after) {
+      idleCpu = (after.cpuSeconds - before.cpuSeconds) / 3;
+      if (idleCpu > 0.05) fail(`the server uses ${(idleCpu * 100).toFixed(0)}% CPU while idle`);
+    }
+  }
+  const health = {
+    plain: await healthyExchange(plain, "plain"),
+    tls: await healthyExchange(tls, "tls"),
+  };
+  for (const [kind, problem] of Object.entries(health)) {
+    if (problem) fail(`after the soak, a ${kind} exchange failed: ${problem}`);
+  }
+  for (const display of displays) await display.close();
+  for (const keyboard of keyboards) keyboard.close();
+  for (const [name, count] of tally.scenarios) {
+    for (const failure of count.failures) fail(`${name}: ${failure}`);
+  }
+  const slowDrops = await Promise.all(slow);
+  if (seconds >= timeouts.softSeconds + 15) {
+    const modes = ["never reads", "reads a byte a second", "never reads (TLS)"];
+    for (const [i, mode] of modes.entries()) {
+      if (slowDrops[i].length === 0) fail(`no slow display that ${mode} was dropped`);
+    }
+  }
+
+  // The report.
+  console.log("  scenarios (runs, outcomes):");
+  for (const [name, count] of tally.scenarios) {
+    const outcomes = [...count.outcomes].map(([o, n]) => `${n} ${o}`).join(", ");
+    console.log(
+      `    ${name}: ${count.runs} (${outcomes})${count.failed ? ` — ${count.failed} FAILED` : ""}`,
+    );
+  }
+  for (const summary of floods) console.log(`  flood: ${summary}`);
+  console.log(
+    `  steady: ${sent} messages sent by ${keyboards.length} keyboards, ${delivered} delivered to ` +
+      `${displays.length} displays, lost ${lost}, out of order or corrupted ${problems.length}`,
+  );
+  console.log(
+    `  latency under the rate (sampled): median ${percentile(0.5)} ms, 99th percentile ${
+      percentile(0.99)
+    } ms, ` +
+      `max ${latencies.at(-1) ?? 0} ms`,
+  );
+  console.log(
+    `  over-rate keyboard: offered ${overRate.options.rate} msg/s, achieved ` +
+      `${
+        overRate.achievedRate.toFixed(0)
+      } msg/s (server limit ${DEFAULT_RELAY_OPTIONS.keyboardRate}), lost 0 of it: ${
+        displays.every((d) => d.seen(overRate.name) >= overRate.sent)
+      }`,
+  );
+  if (baseline && final) {
+    console.log(
+      `  server: peak RSS ${mib(peakRss)} (bound ${options.maxRssMiB} MiB), fds ${baseline.fds} ` +
+        `before, ${peakFds} at peak, ${final.fds} after; CPU ${final.cpuSeconds.toFixed(1)} s ` +
+        `in all, ${(idleCpu * 100).toFixed(1)}% when idle`,
+    );
+  }
+  console.log(
+    `  after the soak: plain exchange ${health.plain || "ok"}, TLS exchange ${health.tls || "ok"}`,
+  );
+  return {
+    sent,
+    delivered,
+    lost,
+    outOfOrderOrCorrupted: problems.length,
+    latencyMs: { median: percentile(0.5), p99: percentile(0.99), max: latencies.at(-1) ?? 0 },
+    overRateKeyboard: {
+      offered: overRate.options.rate,
+      achieved: Math.round(overRate.achievedRate),
+    },
+    peakRssMiB: Math.round(peakRss / 102.4) / 10,
+    fds: { baseline: baseline?.fds, peak: peakFds, after: final?.fds },
+    cpuSeconds: final?.cpuSeconds,
+    idleCpuPercent: idleCpu >= 0 ? Math.round(idleCpu * 1000) / 10 : undefined,
+    floods,
+    reload: reloaded,
+    slowDisplayDropsSeconds: slowDrops.map((d) => d.map((ms) => Math.round(ms / 100) / 10)),
+    scenarios: Object.fromEntries(
+      [...tally.scenarios].map((
+        [name, c],
+      ) => [name, { runs: c.runs, failed: c.failed, outcomes: Object.fromEntries(c.outcomes) }]),
+    ),
+    health,
+  };
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
