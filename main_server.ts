@@ -38,7 +38,8 @@ const USAGE = `Usage: server [options]
   --keyboard-rate N      messages/s a keyboard may sustain before its socket is paused;
                          0 turns flood control off (default ${d.keyboardRate})
   --keyboard-burst N     messages a keyboard may send at once above its rate (default ${d.keyboardBurst})
-  --max-connections N    simultaneous connections, 0 for no limit (default ${d.maxConnections})
+  --max-connections N    simultaneous connections to the whole process (every listener
+                         together), 0 for no limit (default ${d.maxConnections})
   --max-per-address N    simultaneous connections from one address, 0 for no limit (default 0)
   --identify-timeout S   seconds a client has to send its identify code (default ${d.identifyTimeout})
   --frame-timeout S      seconds a started frame has to complete (default ${d.frameTimeout})

@@ -21,7 +21,10 @@ export interface RelayOptions extends BacklogLimits {
   identifyTimeout: number;
   frameTimeout: number;
   handshakeTimeout: number;
-  /** Most simultaneous connections across all listeners; 0 means no limit. */
+  /**
+   * Most simultaneous connections across all listeners (and all relays sharing a
+   * {@linkcode ConnectionCount}); 0 means no limit.
+   */
   maxConnections: number;
   /** Most simultaneous connections from one address; 0 means no limit. */
   maxPerAddress: number;
@@ -157,22 +160,34 @@ const acceptTrouble = {
   },
 };
 
+/**
+ * Connections counted for the limits. The relays of one process (the reference servers' two)
+ * share one, so that --max-connections and --max-per-address bound the process and its
+ * descriptors, not each relay on its own.
+ */
+export class ConnectionCount {
+  total = 0;
+  readonly perAddress = new Map<string, number>();
+}
+
 /** A relay: one display registry, any number of listeners feeding it. */
 export class Relay {
   readonly options: RelayOptions;
   readonly fanout = new Fanout();
   #log: Logger;
   #clients = new Set<Client>();
-  #perAddress = new Map<string, number>();
+  #count: ConnectionCount;
   #listeners = new Set<Acceptor>();
   #softTimer: ReturnType<typeof setInterval>;
   #lastLimitLog = 0;
   #closing = false;
   #tasks = new Set<Promise<void>>();
 
-  constructor(options: Partial<RelayOptions>, log: Logger) {
+  /** `count` may be shared with other relays, so that the limits bound them together. */
+  constructor(options: Partial<RelayOptions>, log: Logger, count = new ConnectionCount()) {
     this.options = { ...DEFAULT_RELAY_OPTIONS, ...options };
     this.#log = log;
+    this.#count = count;
     this.#softTimer = setInterval(() => this.fanout.checkSoftLimits(Date.now()), 1000);
   }
 
@@ -241,9 +256,9 @@ export class Relay {
   #admit(conn: Deno.Conn, tls: boolean): void {
     const client = new Client(conn, (gone) => this.#forget(gone));
     const { maxConnections, maxPerAddress } = this.options;
-    const fromAddress = this.#perAddress.get(client.address) ?? 0;
+    const fromAddress = this.#count.perAddress.get(client.address) ?? 0;
     let refusal = "";
-    if (maxConnections > 0 && this.#clients.size >= maxConnections) {
+    if (maxConnections > 0 && this.#count.total >= maxConnections) {
       refusal = `connection limit ${maxConnections} reached`;
     } else if (maxPerAddress > 0 && fromAddress >= maxPerAddress) {
       refusal = `per-address limit ${maxPerAddress} reached for ${client.address}`;
@@ -258,16 +273,18 @@ export class Relay {
       return;
     }
     this.#clients.add(client);
-    this.#perAddress.set(client.address, fromAddress + 1);
+    this.#count.total++;
+    this.#count.perAddress.set(client.address, fromAddress + 1);
     this.#log.info(`${client.peer} connected${tls ? " (TLS)" : ""}`);
     this.#track(this.#handle(client, tls));
   }
 
   #forget(client: Client): void {
     this.#clients.delete(client);
-    const left = (this.#perAddress.get(client.address) ?? 1) - 1;
-    if (left > 0) this.#perAddress.set(client.address, left);
-    else this.#perAddress.delete(client.address);
+    this.#count.total--;
+    const left = (this.#count.perAddress.get(client.address) ?? 1) - 1;
+    if (left > 0) this.#count.perAddress.set(client.address, left);
+    else this.#count.perAddress.delete(client.address);
   }
 
   /** Ends a client with exactly one log line: a disconnect, or a drop with its reason. */

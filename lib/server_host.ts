@@ -7,7 +7,7 @@
 
 import type { Logger } from "./log.ts";
 import { startRandomMessages } from "./random_source.ts";
-import { type Acceptor, Relay, type RelayOptions } from "./relay_server.ts";
+import { type Acceptor, ConnectionCount, Relay, type RelayOptions } from "./relay_server.ts";
 import { NodeTlsListener } from "./tls_listener.ts";
 import { formatAddress, type KeyPair, listen, readKeyPair } from "./transport.ts";
 import { explainError, UsageError } from "./user_errors.ts";
@@ -118,9 +118,11 @@ export class ServerHost {
     log: Logger,
   ): Promise<ServerHost> {
     const host = new ServerHost();
+    // One count for all relays: the limits are the process's.
+    const count = new ConnectionCount();
     try {
       for (const spec of specs) {
-        const relay = new Relay(options, log);
+        const relay = new Relay(options, log, count);
         host.relays.push(relay);
         for (const endpoint of spec.endpoints) {
           host.endpoints.push(await Endpoint.open(endpoint, relay, log));

@@ -261,7 +261,7 @@ Deno.test("a keyboard the server is pausing is not dropped for the frame it coul
   assert.equal(server.log.dropReasons.size, 0, [...server.log.dropReasons.keys()].join("; "));
 });
 
-Deno.test("--max-connections refuses the excess at once, on the plain and the TLS port", async () => {
+Deno.test("--max-connections bounds the whole process: the excess is refused at once, plain and TLS", async () => {
   await using certs = await Certs.create();
   await using server = await ServerProcess.startReference([
     "--certs",
@@ -271,10 +271,13 @@ Deno.test("--max-connections refuses the excess at once, on the plain and the TL
   ]);
   const plain: Target = { port: server.port("full server"), tls: false };
   const tlsPort = server.port("full TLS server");
-  const held = [await dial(plain), await dial(plain), await dial(plain)];
+  // Two on one relay and one on the other: the limit counts them together.
+  const other: Target = { port: server.port("random-message server"), tls: false };
+  const held = [await dial(plain), await dial(plain), await dial(other)];
   try {
     await sleep(200);
     assert.equal((await closedBy(await dial(plain), 2000)).how, "eof");
+    assert.equal((await closedBy(await dial(other), 2000)).how, "eof");
     // Refused on the TLS port before any handshake: the socket must really close.
     const refused = await closedBy(await dial({ port: tlsPort, tls: false }), 2000);
     assert.notEqual(refused.how, "open", "a refused TLS connection was left open");
