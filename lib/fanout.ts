@@ -63,12 +63,7 @@ export class DisplayQueue {
       );
     }
     this.#queue.push(frames);
-    if (!this.#writing) {
-      // Start writing once the current job's microtasks are done: keyboards whose reads
-      // completed in the same event-loop turn all enqueue first, and go out as one write.
-      this.#writing = true;
-      queueMicrotask(this.#flushSoon);
-    }
+    if (!this.#writing) this.#flush();
   }
 
   /** Drops this display if it has been over the soft limit for too long; called by a timer. */
@@ -96,8 +91,6 @@ export class DisplayQueue {
     this.#onDrop(reason);
   }
 
-  #flushSoon = (): void => void this.#flush();
-
   /** Writes everything queued, coalescing queued runs into one write each round. */
   async #flush(): Promise<void> {
     this.#writing = true;
@@ -122,6 +115,8 @@ export class DisplayQueue {
 /** The registry of displays of one relay, and the fan-out over it. */
 export class Fanout {
   #displays = new Set<DisplayQueue>();
+  /** Runs broadcast in this turn of the event loop, in order, not yet handed to displays. */
+  #pending: { frames: Uint8Array; littleEndian: boolean }[] = [];
 
   get size(): number {
     return this.#displays.size;
@@ -136,24 +131,46 @@ export class Fanout {
   }
 
   /**
-   * Sends a run of complete frames, in `littleEndian` order, to every display. Frames are
-   * re-encoded at most once for the other byte order, never once per display.
+   * Sends a run of complete frames, in `littleEndian` order, to every display. The runs
+   * broadcast in one turn of the event loop (several keyboards' reads often complete
+   * together) are handed over together, in a microtask: joined once per byte order, never
+   * once per display, so each display gets one write for all of them, and frames are
+   * re-encoded at most once for the other byte order.
    */
   broadcast(frames: Uint8Array, littleEndian: boolean): void {
-    let swapped: Uint8Array | undefined;
-    for (const display of this.#displays) {
-      if (display.littleEndian === littleEndian) {
-        display.enqueue(frames);
-      } else {
-        display.enqueue(swapped ??= swapFrameByteOrder(frames, littleEndian));
-      }
-    }
+    if (this.#pending.length === 0) queueMicrotask(this.#deliver);
+    this.#pending.push({ frames, littleEndian });
   }
+
+  #deliver = (): void => {
+    const runs = this.#pending;
+    this.#pending = [];
+    let big: Uint8Array | undefined;
+    let little: Uint8Array | undefined;
+    for (const display of this.#displays) {
+      if (display.littleEndian) display.enqueue(little ??= joinRuns(runs, true));
+      else display.enqueue(big ??= joinRuns(runs, false));
+    }
+  };
 
   /** Applies the soft backlog limit to every display. */
   checkSoftLimits(now: number): void {
     for (const display of this.#displays) display.checkSoftLimit(now);
   }
+}
+
+/** Runs in order as one run in the given byte order, swapping those sent in the other. */
+function joinRuns(
+  runs: readonly { frames: Uint8Array; littleEndian: boolean }[],
+  littleEndian: boolean,
+): Uint8Array {
+  return concatBytes(
+    runs.map((run) =>
+      run.littleEndian === littleEndian
+        ? run.frames
+        : swapFrameByteOrder(run.frames, run.littleEndian)
+    ),
+  );
 }
 
 /** A short reason for an I/O failure, for log lines. */
