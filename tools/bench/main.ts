@@ -201,6 +201,17 @@ function wrap(env: Environment, cpu: number, files: number, command: string[]): 
   return wrapped;
 }
 
+/**
+ * The deno binary to start: this one, or `deno` from PATH where only that name may run (with
+ * `--allow-run=deno`, a symlinked install resolves to the link, not to Deno.execPath()).
+ */
+function denoBinary(): string {
+  const self = Deno.execPath();
+  return Deno.permissions.querySync({ name: "run", command: self }).state === "granted"
+    ? self
+    : "deno";
+}
+
 function freePort(): number {
   const listener = Deno.listen({ hostname: HOST, port: 0 });
   const { port } = listener.addr as Deno.NetAddr;
@@ -301,7 +312,7 @@ function serverCommand(
       // The same permissions as `deno task server`, read from deno.json.
       const { flags, entry } = parseRunTask(serverTask);
       return [
-        Deno.execPath(),
+        denoBinary(),
         "run",
         ...flags,
         entry,
@@ -424,7 +435,7 @@ async function runOne(
     windowBytes: FLOOD_WINDOW,
   };
   // wrap() put taskset/prlimit first: run that, with deno as its argument.
-  const command = wrap(env, 1, files, [Deno.execPath()]);
+  const command = wrap(env, 1, files, [denoBinary()]);
   const args = [
     ...command.slice(1),
     "run",
@@ -631,8 +642,11 @@ export async function main(argv: string[]): Promise<number> {
     const document = await Deno.readTextFile(path).catch(() => "# Benchmarks\n");
     await Deno.writeTextFile(path, spliceSection(document, section));
     // The repository's formatter aligns Markdown tables; keep `deno task check` clean.
-    await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", path.pathname] }).output()
-      .catch(() => {});
+    try {
+      await new Deno.Command(denoBinary(), { args: ["fmt", "--quiet", path.pathname] }).output();
+    } catch (error) {
+      console.error(`# could not run deno fmt on BENCHMARKS.md: ${error}`);
+    }
     console.log("# recorded in BENCHMARKS.md and tools/bench/chart.svg");
   }
   console.log(`# rows: ${jsonl}; table: ${out}/table.md; chart: ${out}/chart.svg`);
