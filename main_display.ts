@@ -5,7 +5,7 @@
  * @module
  */
 
-import { parseOptions } from "./lib/args.ts";
+import { parseProgramOptions } from "./lib/args.ts";
 import {
   type ClientConnection,
   connect,
@@ -19,7 +19,7 @@ import { runDisplay } from "./lib/display.ts";
 import { ProtocolError } from "./lib/errors.ts";
 import { describeIoError } from "./lib/fanout.ts";
 import { formatAddress } from "./lib/transport.ts";
-import { explainError, UsageError } from "./lib/user_errors.ts";
+import { explainError } from "./lib/user_errors.ts";
 import type { Writer } from "./lib/wire_io.ts";
 
 const USAGE = `Usage: display [options]
@@ -52,16 +52,13 @@ export async function main(args: string[]): Promise<number> {
   let options: ClientConnection;
   let reconnect: boolean;
   try {
-    const { values, positionals } = parseOptions(args, {
+    const values = parseProgramOptions(args, {
       ...CONNECTION_OPTIONS,
       reconnect: { type: "boolean" },
     });
-    if (values.help) {
+    if (values === "help") {
       console.log(USAGE);
       return 0;
-    }
-    if (positionals.length > 0) {
-      throw new UsageError(`Unexpected argument "${positionals[0]}". Try --help.`);
     }
     options = connectionFrom(values);
     reconnect = values.reconnect === true;

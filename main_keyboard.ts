@@ -5,7 +5,7 @@
  * @module
  */
 
-import { parseOptions } from "./lib/args.ts";
+import { parseProgramOptions } from "./lib/args.ts";
 import {
   type ClientConnection,
   connect,
@@ -65,16 +65,13 @@ export async function main(args: string[]): Promise<number> {
   let options: ClientConnection;
   let user: string | undefined;
   try {
-    const { values, positionals } = parseOptions(args, {
+    const values = parseProgramOptions(args, {
       ...CONNECTION_OPTIONS,
       user: { type: "string" },
     });
-    if (values.help) {
+    if (values === "help") {
       console.log(USAGE);
       return 0;
-    }
-    if (positionals.length > 0) {
-      throw new UsageError(`Unexpected argument "${positionals[0]}". Try --help.`);
     }
     options = connectionFrom(values);
     user = typeof values.user === "string" ? values.user.trim() : undefined;

@@ -8,7 +8,7 @@
 import {
   numberOption,
   type OptionSpec,
-  parseOptions,
+  parseProgramOptions,
   portOption,
   stringOption,
 } from "./lib/args.ts";
@@ -85,11 +85,8 @@ export interface ServerConfig {
 
 /** Parses the command line into a configuration, or throws a UsageError. */
 export function parseServerArgs(args: string[]): ServerConfig | "help" {
-  const { values, positionals } = parseOptions(args, SPEC);
-  if (values.help) return "help";
-  if (positionals.length > 0) {
-    throw new UsageError(`Unexpected argument "${positionals[0]}". Try --help.`);
-  }
+  const values = parseProgramOptions(args, SPEC);
+  if (values === "help") return "help";
   const logLevel = stringOption(values, "log-level", "info") as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}.`);

@@ -38,6 +38,19 @@ export function parseOptions(
   }
 }
 
+/**
+ * Parses a program's options, which take no positional arguments. Returns "help" when
+ * --help was asked for, so the program prints its usage and exits 0.
+ */
+export function parseProgramOptions(args: string[], spec: OptionSpec): OptionValues | "help" {
+  const { values, positionals } = parseOptions(args, spec);
+  if (values.help) return "help";
+  if (positionals.length > 0) {
+    throw new UsageError(`Unexpected argument "${positionals[0]}". Try --help.`);
+  }
+  return values;
+}
+
 /** Reads a string option, or `fallback`. */
 export function stringOption(values: OptionValues, name: string, fallback: string): string;
 export function stringOption(values: OptionValues, name: string): string | undefined;
