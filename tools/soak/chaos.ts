@@ -11,7 +11,7 @@
 import { encodeFrame } from "../../lib/frame.ts";
 import { FrameDecoder } from "../../lib/frame_decoder.ts";
 import { encodeIdentify } from "../../lib/identify.ts";
-import { concat, malformedFrame, randomFrames } from "../fuzz/frames.ts";
+import { concat, malformedFrames, randomFrames } from "../fuzz/frames.ts";
 import type { Prng } from "../fuzz/prng.ts";
 import {
   closeQuietly,
@@ -263,8 +263,8 @@ export const CHURN: Record<string, Scenario> = {
   },
 };
 
-/** Clients that break the rules; the server should end each of them, on time. */
-export const HOSTILE: Record<string, Scenario> = {
+/** Clients that break the rules at once; the server should end each of them at once. */
+export const QUICK_HOSTILE: Record<string, Scenario> = {
   async "hostile: random garbage"(ctx, rng) {
     const name = "hostile: random garbage";
     const conn = await connect(ctx, name, ctx.plain);
@@ -296,18 +296,43 @@ export const HOSTILE: Record<string, Scenario> = {
     judgeClose(ctx, name, started, await readUntilClosed(conn, PROMPT_MS + 2000), 0, PROMPT_MS);
   },
 
-  async "hostile: malformed frame"(ctx, rng) {
-    const littleEndian = rng.chance(0.5);
-    const bad = malformedFrame(rng, littleEndian);
-    const name = `hostile: malformed frame (${bad.name})`;
-    const conn = await connect(ctx, name, rng.chance(0.2) ? ctx.tls : ctx.plain);
+  async "hostile: TLS port, garbage"(ctx, rng) {
+    const name = "hostile: TLS port, garbage";
+    const conn = await connect(ctx, name, { ...ctx.tls, tls: false });
     if (!conn) return;
     const started = performance.now();
-    const good = randomFrames(rng, rng.int(3), littleEndian, 1024);
-    await tryWrite(conn, concat([encodeIdentify("keyboard", littleEndian), good, bad.bytes]));
+    await tryWrite(conn, concat([Uint8Array.of(0x47, 0x45, 0x54), rng.bytes(rng.range(1, 1024))]));
     judgeClose(ctx, name, started, await readUntilClosed(conn, PROMPT_MS + 2000), 0, PROMPT_MS);
   },
 
+  async "hostile: TLS port, plain identify"(ctx) {
+    const name = "hostile: TLS port, plain identify";
+    const conn = await connect(ctx, name, { ...ctx.tls, tls: false });
+    if (!conn) return;
+    const started = performance.now();
+    await tryWrite(conn, encodeIdentify("display"));
+    // Four bytes are not a whole TLS record header: rustls waits for the fifth until the
+    // handshake deadline, or rejects at once; either ends the connection.
+    const [, max] = limitMs(ctx.timeouts.handshake);
+    judgeClose(ctx, name, started, await readUntilClosed(conn, max + 2000), 0, max);
+  },
+
+  async "hostile: TLS client on the plain port"(ctx) {
+    const name = "hostile: TLS client on the plain port";
+    const started = performance.now();
+    try {
+      const conn = await dial({ ...ctx.plain, tls: true, caCert: ctx.tls.caCert });
+      closeQuietly(conn);
+      ctx.tally.record(name, "handshake succeeded on the plain port", false);
+    } catch {
+      const took = performance.now() - started;
+      ctx.tally.record(name, "refused", took < PROMPT_MS, `after ${took.toFixed(0)} ms`);
+    }
+  },
+};
+
+/** Clients that stall; the server should end each of them at its time limit. */
+export const SLOW_HOSTILE: Record<string, Scenario> = {
   async "hostile: slow-loris identify"(ctx, rng) {
     const name = "hostile: slow-loris identify";
     const conn = await connect(ctx, name, ctx.plain);
@@ -337,27 +362,6 @@ export const HOSTILE: Record<string, Scenario> = {
     await drip;
   },
 
-  async "hostile: TLS port, garbage"(ctx, rng) {
-    const name = "hostile: TLS port, garbage";
-    const conn = await connect(ctx, name, { ...ctx.tls, tls: false });
-    if (!conn) return;
-    const started = performance.now();
-    await tryWrite(conn, concat([Uint8Array.of(0x47, 0x45, 0x54), rng.bytes(rng.range(1, 1024))]));
-    judgeClose(ctx, name, started, await readUntilClosed(conn, PROMPT_MS + 2000), 0, PROMPT_MS);
-  },
-
-  async "hostile: TLS port, plain identify"(ctx) {
-    const name = "hostile: TLS port, plain identify";
-    const conn = await connect(ctx, name, { ...ctx.tls, tls: false });
-    if (!conn) return;
-    const started = performance.now();
-    await tryWrite(conn, encodeIdentify("display"));
-    // Four bytes are not a whole TLS record header: rustls waits for the fifth until the
-    // handshake deadline, or rejects at once; either ends the connection.
-    const [, max] = limitMs(ctx.timeouts.handshake);
-    judgeClose(ctx, name, started, await readUntilClosed(conn, max + 2000), 0, max);
-  },
-
   async "hostile: TLS port, stalled handshake"(ctx, rng) {
     const name = "hostile: TLS port, stalled handshake";
     const conn = await connect(ctx, name, { ...ctx.tls, tls: false });
@@ -377,26 +381,39 @@ export const HOSTILE: Record<string, Scenario> = {
     const [min, max] = limitMs(ctx.timeouts.identify);
     judgeClose(ctx, name, started, await readUntilClosed(conn, max + 2000), min, max);
   },
-
-  async "hostile: TLS client on the plain port"(ctx) {
-    const name = "hostile: TLS client on the plain port";
-    const started = performance.now();
-    try {
-      const conn = await dial({ ...ctx.plain, tls: true, caCert: ctx.tls.caCert });
-      closeQuietly(conn);
-      ctx.tally.record(name, "handshake succeeded on the plain port", false);
-    } catch {
-      const took = performance.now() - started;
-      ctx.tally.record(name, "refused", took < PROMPT_MS, `after ${took.toFixed(0)} ms`);
-    }
-  },
 };
 
-/** Runs `scenarios`, picked at random, one after another until the deadline. */
+/**
+ * Sends every malformed-frame kind (after 0 to 2 valid frames), in both byte orders, on the
+ * plain port and now and then the TLS port, over and over until the deadline; each sender
+ * must be dropped at once.
+ */
+export async function malformedSweep(ctx: ChaosContext, rng: Prng): Promise<void> {
+  while (performance.now() < ctx.deadline) {
+    for (const littleEndian of [false, true]) {
+      for (const bad of malformedFrames(rng, littleEndian)) {
+        if (performance.now() >= ctx.deadline) return;
+        const name = `hostile: malformed frame (${bad.name})`;
+        const conn = await connect(ctx, name, rng.chance(0.2) ? ctx.tls : ctx.plain);
+        if (!conn) continue;
+        const started = performance.now();
+        const good = randomFrames(rng, rng.int(3), littleEndian, 1024);
+        await tryWrite(conn, concat([encodeIdentify("keyboard", littleEndian), good, bad.bytes]));
+        judgeClose(ctx, name, started, await readUntilClosed(conn, PROMPT_MS + 2000), 0, PROMPT_MS);
+      }
+    }
+  }
+}
+
+/**
+ * Runs `scenarios`, picked at random, one after another until the deadline, with a random
+ * pause of up to `pauseMs` between them.
+ */
 export async function worker(
   ctx: ChaosContext,
   rng: Prng,
   scenarios: Record<string, Scenario>,
+  pauseMs = 0,
 ): Promise<void> {
   const list = Object.values(scenarios);
   while (performance.now() < ctx.deadline) {
@@ -405,6 +422,7 @@ export async function worker(
     } catch (error) {
       ctx.tally.record("chaos client error", String(error), false);
     }
+    if (pauseMs) await sleep(rng.int(pauseMs));
   }
 }
 

@@ -18,7 +18,9 @@ import {
   CHURN,
   flood,
   FloodWindows,
-  HOSTILE,
+  malformedSweep,
+  QUICK_HOSTILE,
+  SLOW_HOSTILE,
   slowDisplays,
   Tally,
   type Timeouts,
@@ -200,7 +202,9 @@ async function soak(server: ServerProcess, options: SoakOptions): Promise<Record
   };
   const chaos: Promise<unknown>[] = [];
   for (let i = 0; i < 6; i++) chaos.push(worker(ctx, rng.fork(), CHURN));
-  for (let i = 0; i < 4; i++) chaos.push(worker(ctx, rng.fork(), HOSTILE));
+  for (let i = 0; i < 2; i++) chaos.push(worker(ctx, rng.fork(), QUICK_HOSTILE, 40));
+  for (let i = 0; i < 2; i++) chaos.push(worker(ctx, rng.fork(), SLOW_HOSTILE));
+  chaos.push(malformedSweep(ctx, rng.fork()));
   const slow = [
     slowDisplays(ctx, "never reads"),
     slowDisplays(ctx, "reads a byte a second"),
