@@ -227,6 +227,13 @@ const LABELS: Record<ServerName, string> = {
   brief: "brief's design (Python)",
 };
 
+/** A power of ten as an axis shows it: 10k, 1M. */
+function axisLabel(value: number): string {
+  if (value >= 1e6) return `${Math.round(value / 1e6)}M`;
+  if (value >= 1e3) return `${Math.round(value / 1e3)}k`;
+  return String(Math.round(value));
+}
+
 function escapeXml(text: string): string {
   return text.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
 }
@@ -269,7 +276,7 @@ export function svgChart(rows: BenchRow[], title: string): string {
     for (let v = yLow; v <= yHigh * 1.0001; v *= 10) {
       parts.push(
         `<line x1="${x0}" x2="${x0 + panelW}" y1="${y(v)}" y2="${y(v)}" stroke="#eee"/>`,
-        `<text x="${x0 - 6}" y="${y(v) + 4}" text-anchor="end">${rate(v)}</text>`,
+        `<text x="${x0 - 6}" y="${y(v) + 4}" text-anchor="end">${axisLabel(v)}</text>`,
       );
     }
     for (const d of displays) {
