@@ -126,9 +126,11 @@ export class NodeTlsConn {
   readonly remoteAddr: Deno.NetAddr;
   readonly localAddr: Deno.NetAddr;
   #tcp: Deno.TcpConn;
-  #tls: tls.TLSSocket;
+  #context: tls.SecureContext;
+  /** Created on first use: a connection refused at once never gets one (see #start). */
+  #tls: tls.TLSSocket | undefined;
   #gate = new Gate();
-  #handshake: Promise<void>;
+  #handshake: Promise<void> | undefined;
   #chunks: Uint8Array[] = [];
   #queued = 0;
   #ended = false;
@@ -141,11 +143,21 @@ export class NodeTlsConn {
 
   constructor(tcp: Deno.TcpConn, context: tls.SecureContext) {
     this.#tcp = tcp;
+    this.#context = context;
     this.remoteAddr = tcp.remoteAddr;
     this.localAddr = tcp.localAddr;
-    const socket = new tls.TLSSocket(duplexOf(tcp, this.#gate, (e) => this.#peerLeft(e)), {
+  }
+
+  /**
+   * Starts TLS on the connection. Not in the constructor: a node:tls socket destroyed in the
+   * same turn it was made is never released (12 KB a time, found by the soak's floods), and
+   * the connections refused over the limit are closed in that turn.
+   */
+  #start(): tls.TLSSocket {
+    if (this.#tls) return this.#tls;
+    const socket = new tls.TLSSocket(duplexOf(this.#tcp, this.#gate, (e) => this.#peerLeft(e)), {
       isServer: true,
-      secureContext: context,
+      secureContext: this.#context,
     });
     this.#tls = socket;
     this.#handshake = new Promise<void>((resolve, reject) => {
@@ -184,15 +196,21 @@ export class NodeTlsConn {
       this.#ended = true;
       this.#notify();
     });
+    return socket;
   }
 
   /** Resolves once the TLS handshake is complete; rejects if it fails or the peer leaves. */
   handshake(): Promise<void> {
-    return this.#handshake;
+    if (this.#closed) {
+      return Promise.reject(new Deno.errors.BadResource("the connection is closed"));
+    }
+    this.#start();
+    return this.#handshake!;
   }
 
   /** Reads decrypted bytes into `buffer`; null at the end of the stream. */
   async read(buffer: Uint8Array): Promise<number | null> {
+    if (!this.#closed) this.#start();
     for (;;) {
       if (this.#closed) throw new Deno.errors.BadResource("the connection is closed");
       if (this.#chunks.length > 0) return this.#take(buffer);
@@ -208,8 +226,9 @@ export class NodeTlsConn {
       return Promise.reject(new Deno.errors.BadResource("the connection is closed"));
     }
     if (this.#error) return Promise.reject(this.#error);
+    const socket = this.#start();
     return new Promise<number>((resolve, reject) => {
-      this.#tls.write(bytes, (error?: NodeError | null) => {
+      socket.write(bytes, (error?: NodeError | null) => {
         if (error) {
           reject(
             this.#closed
@@ -224,7 +243,8 @@ export class NodeTlsConn {
   /** Sends close_notify and the TCP FIN; resolves once they are written. */
   closeWrite(): Promise<void> {
     if (this.#closed) return Promise.resolve();
-    return new Promise<void>((resolve) => this.#tls.end(resolve));
+    const socket = this.#start();
+    return new Promise<void>((resolve) => socket.end(resolve));
   }
 
   /**
@@ -239,14 +259,14 @@ export class NodeTlsConn {
     this.#notify();
     if (!this.#secure || this.#error) return this.#destroy();
     const timer = setTimeout(() => this.#destroy(), CLOSE_GRACE_MS);
-    this.#tls.end(() => {
+    this.#tls!.end(() => {
       clearTimeout(timer);
       this.#destroy();
     });
   }
 
   #destroy(): void {
-    this.#tls.destroy();
+    this.#tls?.destroy();
     const closeTcp = () => {
       try {
         this.#tcp.close();
