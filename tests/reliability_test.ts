@@ -232,6 +232,36 @@ Deno.test("a keyboard over --keyboard-rate is slowed down, not dropped, and lose
   assert.equal(server.log.dropReasons.size, 0, [...server.log.dropReasons.keys()].join("; "));
 });
 
+Deno.test({
+  name: "a TLS keyboard sending as fast as it can is paused too: the server's memory stays flat",
+  ignore: !LINUX,
+  async fn() {
+    await using certs = await Certs.create();
+    await using server = await startServer(["--cert", certs.cert, "--key", certs.key]);
+    const target = { port: server.endpoints[0].port, tls: true, caCert: certs.set.caCert };
+    await using keyboard = await Client.connect(server, target, "keyboard");
+    const before = await server.stats();
+    // 1 KB frames for 3 s, as fast as the socket takes them: 1000/s get through, the rest wait.
+    const batch = frames(100, "flood", 1000);
+    const until = performance.now() + 3000;
+    let sent = 0;
+    const sending = (async () => {
+      while (performance.now() < until) {
+        await keyboard.send(batch);
+        sent += 100;
+      }
+    })();
+    await Promise.race([sending, sleep(4000)]);
+    const after = await server.stats();
+    if (before && after) {
+      const grown = (after.rssKiB - before.rssKiB) / 1024;
+      assert.ok(grown < 64, `server RSS grew by ${grown.toFixed(0)} MiB (${sent} frames sent)`);
+    }
+    closeQuietly(keyboard.conn);
+    await sending.catch(() => {});
+  },
+});
+
 Deno.test("--keyboard-rate 0 turns flood control off", async () => {
   await using server = await startServer(["--keyboard-rate", "0"]);
   const target = plainOf(server);
@@ -553,7 +583,7 @@ Deno.test({
 
 /** Runs a client program with piped stdio; returns the child. */
 function program(name: "display" | "keyboard", args: string[]): Deno.ChildProcess {
-  return new Deno.Command("deno", {
+  return new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-net", "--allow-read", `${ROOT}main_${name}.ts`, ...args],
     stdin: "piped",
     stdout: "piped",
@@ -646,7 +676,7 @@ Deno.test("when the server vanishes, each client says so in one sentence; --reco
 });
 
 Deno.test("connections that come and go, plain and TLS, refused or not, leave nothing on the heap", async () => {
-  const { code, stdout, stderr } = await new Deno.Command("deno", {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: [
       "run",
       "--v8-flags=--expose-gc",

@@ -160,7 +160,7 @@ export class ServerProcess implements AsyncDisposable {
     const task = config.tasks.server;
     const { flags, entry } = parseRunTask(typeof task === "string" ? task : task.command);
     const root = new URL("../../", import.meta.url).pathname;
-    const deno = ["deno", "run", ...flags, `${root}${entry}`, ...args];
+    const deno = [denoPath(), "run", ...flags, `${root}${entry}`, ...args];
     return options.nofile
       ? ["prlimit", `--nofile=${options.nofile}:${options.nofile}`, ...deno]
       : deno;
@@ -271,6 +271,20 @@ export class ServerProcess implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
   }
+}
+
+/**
+ * The Deno to run the server with: this one, if allowed to run it (tests); else `deno` from
+ * PATH, which is what `--allow-run=deno` grants (the soak and fuzz tasks).
+ */
+function denoPath(): string {
+  try {
+    const self = Deno.execPath();
+    if (Deno.permissions.querySync({ name: "run", command: self }).state === "granted") return self;
+  } catch {
+    // Not allowed to know where this Deno is: PATH's it is.
+  }
+  return "deno";
 }
 
 /** Whether this system has /proc with per-process status files. */
