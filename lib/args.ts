@@ -6,7 +6,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { UsageError } from "./user_errors.ts";
+import { explainError, UsageError } from "./user_errors.ts";
 
 /** The option table parseArgs takes. */
 export type OptionSpec = Record<
@@ -49,6 +49,30 @@ export function parseProgramOptions(args: string[], spec: OptionSpec): OptionVal
     throw new UsageError(`Unexpected argument "${positionals[0]}". Try --help.`);
   }
   return values;
+}
+
+/**
+ * Runs a tool's `main` so that a bad command line or any other failure ends in one sentence
+ * on stderr (exit 2 for usage, 1 otherwise), never a stack trace.
+ */
+export async function runTool(
+  main: (args: string[]) => number | Promise<number>,
+  args: string[],
+): Promise<number> {
+  try {
+    return await main(args);
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    const usage = error instanceof UsageError ||
+      (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS"));
+    const message = error instanceof Error ? error.message.split(". ")[0] : String(error);
+    console.error(
+      usage && !(error instanceof UsageError)
+        ? `${message.replace(/\.$/, "")}. Try --help.`
+        : explainError(error),
+    );
+    return usage ? 2 : 1;
+  }
 }
 
 /** Reads a string option, or `fallback`. */

@@ -7,6 +7,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { runTool } from "../lib/args.ts";
 
 /** The programs shipped as executables, by their deno.json task name. */
 export const PROGRAMS = ["server", "display", "keyboard", "conformance"] as const;
@@ -73,4 +74,4 @@ export async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) Deno.exit(await runTool(main, Deno.args));

@@ -31,6 +31,7 @@ import {
   SERVER_NAMES,
   type ServerName,
 } from "./types.ts";
+import { runTool } from "../../lib/args.ts";
 
 const USAGE = `Usage: deno task bench [options]
 
@@ -656,4 +657,4 @@ export async function main(argv: string[]): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) Deno.exit(await runTool(main, Deno.args));

@@ -22,6 +22,7 @@ import { decodeFrameBody, DEFAULT_MAX_FRAME, LENGTH_FIELD_SIZE } from "../../lib
 import { FrameDecoder, splitFrames } from "../../lib/frame_decoder.ts";
 import { concat, malformedFrame, mutate, randomFrames } from "./frames.ts";
 import { freshSeed, Prng } from "./prng.ts";
+import { runTool } from "../../lib/args.ts";
 
 /** The kinds ProtocolError documents; anything else escaping the decoder is a bug. */
 export const DOCUMENTED_KINDS: ReadonlySet<ProtocolErrorKind> = new Set([
@@ -306,4 +307,4 @@ export function main(args: string[]): number {
   }
 }
 
-if (import.meta.main) Deno.exit(main(Deno.args));
+if (import.meta.main) Deno.exit(await runTool(main, Deno.args));

@@ -17,6 +17,7 @@ import { closeQuietly, dial, sleep, type Target, tryWrite } from "../soak/net.ts
 import { ServerProcess } from "../soak/server_process.ts";
 import { concat, malformedFrame, mutate, randomFrames } from "./frames.ts";
 import { freshSeed, Prng } from "./prng.ts";
+import { runTool } from "../../lib/args.ts";
 
 const USAGE = `Usage: deno task fuzz-server [--seconds N] [--seed S] [--connections C] [--out DIR]
 
@@ -221,4 +222,4 @@ export async function main(args: string[]): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) Deno.exit(await runTool(main, Deno.args));

@@ -30,6 +30,7 @@ import { healthyExchange } from "./health.ts";
 import { sleep, type Target } from "./net.ts";
 import { type ProcStats, ServerProcess } from "./server_process.ts";
 import { SteadyDisplay, SteadyKeyboard } from "./steady.ts";
+import { runTool } from "../../lib/args.ts";
 
 const USAGE = `Usage: deno task soak [--seconds N] [--seed S] [--max-rss MIB] [--out DIR]
 
@@ -399,4 +400,4 @@ async function soak(server: ServerProcess, options: SoakOptions): Promise<Record
   };
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) Deno.exit(await runTool(main, Deno.args));
