@@ -1,0 +1,135 @@
+/**
+ * The server's TLS listener (lib/tls_listener.ts) in process, on both of its paths: the native
+ * node:net socket this Deno allows (the fast one), and the Node stream over a `Deno.TcpConn`
+ * it falls back to. Real sockets on 127.0.0.1 and real certificates throughout.
+ */
+
+import assert from "node:assert/strict";
+import { generateCertificates } from "../lib/certs.ts";
+import { adoptNative, NodeTlsListener } from "../lib/tls_listener.ts";
+import { bounded, within } from "./helpers/wait.ts";
+
+const HOST = "127.0.0.1";
+
+async function readAll(conn: Deno.Conn, bytes: number): Promise<Uint8Array> {
+  const out = new Uint8Array(bytes);
+  let have = 0;
+  while (have < bytes) {
+    const n = await conn.read(out.subarray(have));
+    if (n === null) throw new Error(`the stream ended after ${have} of ${bytes} bytes`);
+    have += n;
+  }
+  return out;
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+}
+
+function payload(size: number, seed: number): Uint8Array {
+  return Uint8Array.from({ length: size }, (_, i) => (i * 31 + seed) & 0xff);
+}
+
+Deno.test(
+  "this Deno lets the TLS listener move a connection onto a native socket (its fast path)",
+  bounded(10_000, async () => {
+    using listener = Deno.listen({ hostname: HOST, port: 0 });
+    const client = await Deno.connect({ hostname: HOST, port: listener.addr.port });
+    const tcp = await listener.accept();
+    const native = adoptNative(tcp);
+    assert.ok(native, "adoptNative found no way in: TLS would run on the slower fallback");
+    try {
+      const received = new Promise<Uint8Array>((resolve) => native.socket.once("data", resolve));
+      await writeAll(client, Uint8Array.of(1, 2, 3));
+      assert.deepEqual([...await within(5000, "bytes on the native socket", received)], [1, 2, 3]);
+      native.socket.end(Uint8Array.of(4, 5));
+      assert.deepEqual([...await readAll(client, 2)], [4, 5]);
+      assert.equal(await client.read(new Uint8Array(1)), null, "no end of stream after end()");
+    } finally {
+      native.socket.destroy();
+      tcp.close();
+      client.close();
+    }
+  }),
+);
+
+for (const native of [true, false]) {
+  const path = native ? "native socket" : "fallback stream";
+
+  Deno.test(
+    `TLS over the ${path}: 256 KiB each way intact, then a close the client sees as the end`,
+    bounded(20_000, async () => {
+      const certs = await generateCertificates();
+      const context = NodeTlsListener.context({ cert: certs.serverCert, key: certs.serverKey });
+      const listener = new NodeTlsListener(
+        Deno.listen({ hostname: HOST, port: 0 }),
+        context,
+        native,
+      );
+      try {
+        const connecting = Deno.connectTls({
+          hostname: "localhost",
+          port: listener.addr.port,
+          caCerts: [certs.caCert],
+        });
+        const server = await listener.accept();
+        const client = await connecting;
+        try {
+          await within(5000, "the handshake", (server as Deno.TlsConn).handshake());
+          const up = payload(256 * 1024, 7);
+          const down = payload(256 * 1024, 11);
+          const [, gotUp, , gotDown] = await within(
+            10_000,
+            "the exchange",
+            Promise.all([
+              writeAll(client, up),
+              readAll(server, up.length),
+              writeAll(server, down),
+              readAll(client, down.length),
+            ]),
+          );
+          assert.ok(gotUp.every((b, i) => b === up[i]), "client to server bytes differ");
+          assert.ok(gotDown.every((b, i) => b === down[i]), "server to client bytes differ");
+          server.close();
+          assert.equal(
+            await within(5000, "the end of stream", client.read(new Uint8Array(1))),
+            null,
+          );
+        } finally {
+          client.close();
+        }
+      } finally {
+        listener.close();
+      }
+    }),
+  );
+
+  Deno.test(
+    `TLS over the ${path}: a client silent in its handshake is cut off when the server closes`,
+    bounded(10_000, async () => {
+      const certs = await generateCertificates();
+      const context = NodeTlsListener.context({ cert: certs.serverCert, key: certs.serverKey });
+      const listener = new NodeTlsListener(
+        Deno.listen({ hostname: HOST, port: 0 }),
+        context,
+        native,
+      );
+      try {
+        const client = await Deno.connect({ hostname: HOST, port: listener.addr.port });
+        try {
+          const server = await listener.accept();
+          const handshake = (server as Deno.TlsConn).handshake();
+          handshake.catch(() => {});
+          server.close();
+          const n = await within(5000, "the cut", client.read(new Uint8Array(64)));
+          assert.equal(n, null, "the server's close did not reach the silent client");
+          await assert.rejects(handshake);
+        } finally {
+          client.close();
+        }
+      } finally {
+        listener.close();
+      }
+    }),
+  );
+}
