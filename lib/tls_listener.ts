@@ -12,10 +12,10 @@
  * recovers. A second gain: a new certificate applies to new connections without closing the
  * listening socket, so a reload refuses nobody.
  *
- * Each accepted connection is handed to a native node:net socket (see {@linkcode adoptNative}),
- * so that node:tls reads, encrypts and writes in Rust; only plaintext crosses into JavaScript.
- * Where this Deno lacks the internals that needs, a Node stream over the `Deno.TcpConn` stands
- * in: the same behaviour at about half the throughput (BENCHMARKS.md).
+ * Each accepted connection is moved onto a native node:net socket (native_socket.ts), so that
+ * node:tls reads, encrypts and writes in Rust; only plaintext crosses into JavaScript. Where
+ * that cannot be done, a Node stream over the `Deno.TcpConn` stands in: the same behaviour at
+ * about half the throughput (BENCHMARKS.md).
  *
  * The connections it hands out have the part of `Deno.TlsConn` the relay uses (read, write,
  * close, closeWrite, handshake, setNoDelay, setKeepAlive, remoteAddr, localAddr), with the
@@ -24,10 +24,9 @@
  * @module
  */
 
-import net from "node:net";
-import process from "node:process";
 import { Duplex } from "node:stream";
 import tls from "node:tls";
+import { denoError, Inbox, NativeSocket, writeTo } from "./native_socket.ts";
 
 /** A certificate and key in PEM. */
 export interface TlsKeys {
@@ -35,24 +34,7 @@ export interface TlsKeys {
   key: string;
 }
 
-/** Decrypted bytes held for a reader before the socket is paused (back-pressure). */
-const HIGH_WATER = 64 * 1024;
-
 type NodeError = Error & { code?: string };
-
-/** The Deno error class for a Node socket error, so that callers classify both alike. */
-function denoError(error: NodeError): Error {
-  switch (error.code) {
-    case "ECONNRESET":
-      return new Deno.errors.ConnectionReset(error.message);
-    case "EPIPE":
-      return new Deno.errors.BrokenPipe(error.message);
-    case "ETIMEDOUT":
-      return new Deno.errors.TimedOut(error.message);
-    default:
-      return error;
-  }
-}
 
 /** A TLS record: fatal alert, unexpected_message. */
 const HANDSHAKE_FAILURE_ALERT = Uint8Array.of(0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x0a);
@@ -83,61 +65,6 @@ class Gate {
   async pass(): Promise<void> {
     while (this.#closed) await new Promise<void>((resolve) => this.#open = resolve);
   }
-}
-
-/** The part of Deno's native node:net TCP handle used here. */
-interface NativeTcpHandle {
-  openFromRid(rid: number): number;
-  readStart(): number;
-  readStop(): number;
-}
-
-type NativeTcpClass = new (type: number) => NativeTcpHandle;
-
-/** Deno's native TCP handle class and its SOCKET type, or undefined where it has none. */
-const nativeTcp: { TCP: NativeTcpClass; SOCKET: number } | undefined = (() => {
-  try {
-    // deno-lint-ignore no-explicit-any
-    const binding = (process as any).binding("tcp_wrap");
-    const TCP = binding?.TCP;
-    const SOCKET = binding?.constants?.SOCKET;
-    if (typeof TCP !== "function" || typeof SOCKET !== "number") return undefined;
-    return typeof TCP.prototype.openFromRid === "function" ? { TCP, SOCKET } : undefined;
-  } catch {
-    return undefined;
-  }
-})();
-
-/** A TCP connection moved onto a native node:net socket, with the handle that reads it. */
-interface NativeSocket {
-  socket: net.Socket;
-  handle: NativeTcpHandle;
-}
-
-/**
- * Opens a native node:net socket on `tcp`: node:tls on such a socket stays in Rust, where over
- * a JavaScript stream every encrypted chunk makes a round trip through JavaScript (measured:
- * 1.7x the fan-out throughput over TLS). Uses two internals of Deno 2.9, the connection's
- * resource id and `TCP.openFromRid`; undefined where either is missing or fails.
- *
- * The socket gets a duplicate of the descriptor. `tcp` must stay open while the socket is in
- * use (its close() shuts the connection down for both) and be closed after it.
- */
-export function adoptNative(tcp: Deno.TcpConn): NativeSocket | undefined {
-  if (!nativeTcp) return undefined;
-  const key = Object.getOwnPropertySymbols(tcp).find((s) => s.description === "Deno.internal.rid");
-  const rid = key && (tcp as unknown as Record<symbol, unknown>)[key];
-  if (typeof rid !== "number") return undefined;
-  const handle = new nativeTcp.TCP(nativeTcp.SOCKET);
-  try {
-    if (handle.openFromRid(rid) !== 0) return undefined;
-  } catch {
-    return undefined;
-  }
-  const socket = new net.Socket(
-    { handle, readable: true, writable: true } as net.SocketConstructorOpts,
-  );
-  return { socket, handle };
 }
 
 /** A Node stream over a Deno TCP connection, for node:tls to run on. */
@@ -191,21 +118,18 @@ export class NodeTlsConn {
   #context: tls.SecureContext;
   /** Created on first use: a connection refused at once never gets one (see #start). */
   #tls: tls.TLSSocket | undefined;
-  /** The native socket the connection moved to, if it could (see adoptNative). */
+  /** The native socket the connection moved to, if it could (see native_socket.ts). */
   #native: NativeSocket | undefined;
-  /** Holds back the reading of the stream underneath while the reader is behind. */
+  /** Holds back the reading of the fallback stream while the reader is behind. */
   #gate = new Gate();
-  #reading = true;
+  #inbox = new Inbox((on) =>
+    this.#native ? this.#native.setReading(on) : this.#gate[on ? "open" : "close"]()
+  );
   #handshake: Promise<void> | undefined;
-  #chunks: Uint8Array[] = [];
-  #queued = 0;
-  #ended = false;
-  #error: Error | undefined;
   #closed = false;
   #secure = false;
   #handshakeFailed = false;
   #peerLeft: (error?: Error) => void = () => {};
-  #wake: (() => void) | undefined;
 
   #tryNative: boolean;
 
@@ -225,7 +149,7 @@ export class NodeTlsConn {
    */
   #start(): tls.TLSSocket {
     if (this.#tls) return this.#tls;
-    this.#native = this.#tryNative ? adoptNative(this.#tcp) : undefined;
+    this.#native = this.#tryNative ? NativeSocket.adopt(this.#tcp) : undefined;
     const stream = this.#native?.socket ??
       duplexOf(this.#tcp, this.#gate, (e) => this.#peerLeft(e));
     const socket = new tls.TLSSocket(stream, { isServer: true, secureContext: this.#context });
@@ -242,32 +166,19 @@ export class NodeTlsConn {
       // node:tls here does not notice a peer that leaves in mid-handshake: the TCP side does.
       this.#peerLeft = (error) => {
         if (this.#secure) return;
-        this.#error ??= error ?? new Error("the peer closed the connection");
-        reject(this.#error);
-        this.#notify();
+        this.#inbox.fail(error ?? new Error("the peer closed the connection"));
+        reject(this.#inbox.error);
       };
     });
     // Nobody may be waiting on the handshake when it fails; the error is kept for read().
     this.#handshake.catch(() => {});
-    socket.on("data", (chunk: Uint8Array) => {
-      this.#chunks.push(chunk);
-      this.#queued += chunk.length;
-      if (this.#queued >= HIGH_WATER) this.#setReading(false);
-      this.#notify();
-    });
-    socket.on("end", () => {
-      this.#ended = true;
-      this.#notify();
-    });
+    socket.on("data", (chunk: Uint8Array) => this.#inbox.push(chunk));
+    socket.on("end", () => this.#inbox.end());
     socket.on("error", (error: NodeError) => {
-      this.#error ??= denoError(error);
       if (!this.#secure) this.#handshakeFailed = true;
-      this.#notify();
+      this.#inbox.fail(denoError(error));
     });
-    socket.on("close", () => {
-      this.#ended = true;
-      this.#notify();
-    });
+    socket.on("close", () => this.#inbox.end());
     return socket;
   }
 
@@ -283,13 +194,7 @@ export class NodeTlsConn {
   /** Reads decrypted bytes into `buffer`; null at the end of the stream. */
   async read(buffer: Uint8Array): Promise<number | null> {
     if (!this.#closed) this.#start();
-    for (;;) {
-      if (this.#closed) throw new Deno.errors.BadResource("the connection is closed");
-      if (this.#chunks.length > 0) return this.#take(buffer);
-      if (this.#error) throw this.#error;
-      if (this.#ended) return null;
-      await new Promise<void>((resolve) => this.#wake = resolve);
-    }
+    return await this.#inbox.read(buffer, () => this.#closed);
   }
 
   /** Writes `bytes`; resolves with their length once the socket has taken them. */
@@ -297,19 +202,8 @@ export class NodeTlsConn {
     if (this.#closed) {
       return Promise.reject(new Deno.errors.BadResource("the connection is closed"));
     }
-    if (this.#error) return Promise.reject(this.#error);
-    const socket = this.#start();
-    return new Promise<number>((resolve, reject) => {
-      socket.write(bytes, (error?: NodeError | null) => {
-        if (error) {
-          reject(
-            this.#closed
-              ? new Deno.errors.BadResource("the connection is closed")
-              : denoError(error),
-          );
-        } else resolve(bytes.length);
-      });
-    });
+    if (this.#inbox.error) return Promise.reject(this.#inbox.error);
+    return writeTo(this.#start(), bytes, () => this.#closed);
   }
 
   /** Sends close_notify and the TCP FIN; resolves once they are written. */
@@ -328,8 +222,8 @@ export class NodeTlsConn {
     if (this.#closed) throw new Deno.errors.BadResource("the connection is already closed");
     this.#closed = true;
     this.#gate.open();
-    this.#notify();
-    if (!this.#secure || this.#error) return this.#destroy();
+    this.#inbox.wake();
+    if (!this.#secure || this.#inbox.error) return this.#destroy();
     const timer = setTimeout(() => this.#destroy(), CLOSE_GRACE_MS);
     this.#tls!.end(() => {
       clearTimeout(timer);
@@ -340,10 +234,7 @@ export class NodeTlsConn {
   #destroy(): void {
     this.#tls?.destroy();
     // A native socket's TLS sends its own alert when a handshake fails.
-    if (this.#native) {
-      this.#native.socket.destroy();
-      return void this.#tcp.close();
-    }
+    if (this.#native) return this.#native.close();
     const closeTcp = () => {
       try {
         this.#tcp.close();
@@ -369,41 +260,6 @@ export class NodeTlsConn {
   setKeepAlive(keepAlive = true): void {
     if (this.#native) this.#native.socket.setKeepAlive(keepAlive);
     else this.#tcp.setKeepAlive(keepAlive);
-  }
-
-  #take(buffer: Uint8Array): number {
-    let n = 0;
-    while (n < buffer.length && this.#chunks.length > 0) {
-      const chunk = this.#chunks[0];
-      const piece = Math.min(chunk.length, buffer.length - n);
-      buffer.set(chunk.subarray(0, piece), n);
-      n += piece;
-      if (piece === chunk.length) this.#chunks.shift();
-      else this.#chunks[0] = chunk.subarray(piece);
-    }
-    this.#queued -= n;
-    if (this.#queued < HIGH_WATER) this.#setReading(true);
-    return n;
-  }
-
-  /**
-   * Starts or stops reading the TCP connection. On a native socket the TCP handle itself:
-   * node:tls's pause() stops the events, not the reading, and would buffer without bound.
-   */
-  #setReading(on: boolean): void {
-    if (on === this.#reading) return;
-    this.#reading = on;
-    if (this.#native) {
-      if (on) this.#native.handle.readStart();
-      else this.#native.handle.readStop();
-    } else if (on) this.#gate.open();
-    else this.#gate.close();
-  }
-
-  #notify(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
   }
 }
 

@@ -1,12 +1,14 @@
 /**
- * The server's TLS listener (lib/tls_listener.ts) in process, on both of its paths: the native
- * node:net socket this Deno allows (the fast one), and the Node stream over a `Deno.TcpConn`
- * it falls back to. Real sockets on 127.0.0.1 and real certificates throughout.
+ * Native sockets (lib/native_socket.ts) and the server's TLS listener (lib/tls_listener.ts) in
+ * process, the listener on both of its paths: the native node:net socket this Deno allows (the
+ * fast one), and the Node stream over a `Deno.TcpConn` it falls back to. Real sockets on
+ * 127.0.0.1 and real certificates throughout.
  */
 
 import assert from "node:assert/strict";
 import { generateCertificates } from "../lib/certs.ts";
-import { adoptNative, NodeTlsListener } from "../lib/tls_listener.ts";
+import { NativeSocket } from "../lib/native_socket.ts";
+import { NodeTlsListener } from "../lib/tls_listener.ts";
 import { bounded, within } from "./helpers/wait.ts";
 
 const HOST = "127.0.0.1";
@@ -31,13 +33,13 @@ function payload(size: number, seed: number): Uint8Array {
 }
 
 Deno.test(
-  "this Deno lets the TLS listener move a connection onto a native socket (its fast path)",
+  "this Deno lets a connection move onto a native socket (the fast path for displays and TLS)",
   bounded(10_000, async () => {
     using listener = Deno.listen({ hostname: HOST, port: 0 });
     const client = await Deno.connect({ hostname: HOST, port: listener.addr.port });
     const tcp = await listener.accept();
-    const native = adoptNative(tcp);
-    assert.ok(native, "adoptNative found no way in: TLS would run on the slower fallback");
+    const native = NativeSocket.adopt(tcp);
+    assert.ok(native, "NativeSocket.adopt found no way in: every socket would be the slow kind");
     try {
       const received = new Promise<Uint8Array>((resolve) => native.socket.once("data", resolve));
       await writeAll(client, Uint8Array.of(1, 2, 3));
@@ -46,8 +48,7 @@ Deno.test(
       assert.deepEqual([...await readAll(client, 2)], [4, 5]);
       assert.equal(await client.read(new Uint8Array(1)), null, "no end of stream after end()");
     } finally {
-      native.socket.destroy();
-      tcp.close();
+      native.close();
       client.close();
     }
   }),

@@ -1,0 +1,300 @@
+/**
+ * Native node:net sockets for connections `Deno.listen` accepted.
+ *
+ * Why: on a native socket, a write is made at once, in the call, where a `Deno.TcpConn` write
+ * is an async op that runs when the event loop next polls it. With 1000 displays, each message
+ * is 1000 writes, and in the paced benchmark those ops waited up to 300 ms (p99 150-200 ms,
+ * against 35-40 ms on native sockets and ncat's 30-55 ms). node:tls on a native socket also
+ * stays in Rust, where over a JavaScript stream every encrypted chunk makes a trip through
+ * JavaScript (1.7x the TLS fan-out throughput). Accepting stays with `Deno.listen`: node:net's
+ * server in Deno 2.9 stops accepting for good after one EMFILE, where the relay backs off and
+ * recovers.
+ *
+ * How: two internals of Deno 2.9, the connection's resource id and the native handle's
+ * `openFromRid`, which duplicates the descriptor. The `Deno.TcpConn` must stay open while the
+ * socket is used, since its close() shuts the connection down (`shutdown(SHUT_WR)`), so an
+ * adopted connection holds two descriptors; adoption stops while that would take more than
+ * half of the process's descriptors, and connections beyond stay plain `Deno.TcpConn`s. Where
+ * the internals are missing, nothing is adopted and everything works as before, slower.
+ *
+ * @module
+ */
+
+import net from "node:net";
+import process from "node:process";
+
+/** Bytes held for a reader before the socket stops reading (back-pressure). */
+const HIGH_WATER = 64 * 1024;
+/** Descriptors left for listeners, files and connections not yet accepted. */
+const DESCRIPTOR_RESERVE = 256;
+
+type NodeError = Error & { code?: string };
+
+/** The Deno error class for a Node socket error, so that callers classify both alike. */
+export function denoError(error: NodeError): Error {
+  switch (error.code) {
+    case "ECONNRESET":
+      return new Deno.errors.ConnectionReset(error.message);
+    case "EPIPE":
+      return new Deno.errors.BrokenPipe(error.message);
+    case "ERR_STREAM_DESTROYED": // a write after the peer's end had closed the socket
+    case "ERR_STREAM_WRITE_AFTER_END":
+      return new Deno.errors.BrokenPipe("the connection was closed by the peer");
+    case "ETIMEDOUT":
+      return new Deno.errors.TimedOut(error.message);
+    default:
+      return error;
+  }
+}
+
+/** The part of Deno's native node:net TCP handle used here. */
+interface NativeTcpHandle {
+  openFromRid(rid: number): number;
+  readStart(): number;
+  readStop(): number;
+}
+
+type NativeTcpClass = new (type: number) => NativeTcpHandle;
+
+/** Deno's native TCP handle class and its SOCKET type, or undefined where it has none. */
+const nativeTcp: { TCP: NativeTcpClass; SOCKET: number } | undefined = (() => {
+  try {
+    // deno-lint-ignore no-explicit-any
+    const binding = (process as any).binding("tcp_wrap");
+    const TCP = binding?.TCP;
+    const SOCKET = binding?.constants?.SOCKET;
+    if (typeof TCP !== "function" || typeof SOCKET !== "number") return undefined;
+    return typeof TCP.prototype.openFromRid === "function" ? { TCP, SOCKET } : undefined;
+  } catch {
+    return undefined;
+  }
+})();
+
+/** Connections adopted and not yet closed, each holding a second descriptor. */
+let adopted = 0;
+let budget: number | undefined;
+
+/** How many connections may be adopted at once: half of the descriptors, less a reserve. */
+function adoptionBudget(): number {
+  if (budget !== undefined) return budget;
+  let limit = 1024;
+  try {
+    const line = /Max open files\s+(\S+)/.exec(Deno.readTextFileSync("/proc/self/limits"));
+    if (line) limit = line[1] === "unlimited" ? Infinity : Number(line[1]);
+  } catch {
+    // Not Linux, or no read permission: assume the common default.
+  }
+  return budget = Math.max(0, Math.floor((limit - DESCRIPTOR_RESERVE) / 2));
+}
+
+/** A TCP connection on a native node:net socket, with the handle that reads it. */
+export class NativeSocket {
+  readonly socket: net.Socket;
+  readonly #handle: NativeTcpHandle;
+  readonly #tcp: Deno.TcpConn;
+  #closed = false;
+
+  private constructor(tcp: Deno.TcpConn, handle: NativeTcpHandle) {
+    this.#tcp = tcp;
+    this.#handle = handle;
+    this.socket = new net.Socket(
+      { handle, readable: true, writable: true } as net.SocketConstructorOpts,
+    );
+    adopted++;
+  }
+
+  /** Moves `tcp` onto a native socket; undefined, `tcp` untouched, where it cannot. */
+  static adopt(tcp: Deno.TcpConn): NativeSocket | undefined {
+    if (!nativeTcp || adopted >= adoptionBudget()) return undefined;
+    const key = Object.getOwnPropertySymbols(tcp).find((s) =>
+      s.description === "Deno.internal.rid"
+    );
+    const rid = key && (tcp as unknown as Record<symbol, unknown>)[key];
+    if (typeof rid !== "number") return undefined;
+    const handle = new nativeTcp.TCP(nativeTcp.SOCKET);
+    try {
+      if (handle.openFromRid(rid) !== 0) return undefined;
+    } catch {
+      return undefined;
+    }
+    return new NativeSocket(tcp, handle);
+  }
+
+  /**
+   * Starts or stops reading the TCP connection. The handle itself: on a socket under node:tls,
+   * pause() stops the events, not the reading, and would buffer without bound.
+   */
+  setReading(on: boolean): void {
+    if (this.#closed) return;
+    if (on) this.#handle.readStart();
+    else this.#handle.readStop();
+  }
+
+  /** Closes both descriptors: the socket's, then the `Deno.TcpConn`'s. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    adopted--;
+    this.socket.destroy();
+    try {
+      this.#tcp.close();
+    } catch {
+      // Already closed.
+    }
+  }
+}
+
+/**
+ * Bytes a Node socket delivered, held for `read()` calls shaped like `Deno.Conn`'s; the socket
+ * is told to stop reading while {@linkcode HIGH_WATER} bytes wait.
+ */
+export class Inbox {
+  #chunks: Uint8Array[] = [];
+  #queued = 0;
+  #ended = false;
+  #error: Error | undefined;
+  #reading = true;
+  #wake: (() => void) | undefined;
+  #setReading: (on: boolean) => void;
+
+  constructor(setReading: (on: boolean) => void) {
+    this.#setReading = setReading;
+  }
+
+  /** The first error the socket reported, if any. */
+  get error(): Error | undefined {
+    return this.#error;
+  }
+
+  push(chunk: Uint8Array): void {
+    this.#chunks.push(chunk);
+    this.#queued += chunk.length;
+    if (this.#queued >= HIGH_WATER) this.#read(false);
+    this.wake();
+  }
+
+  end(): void {
+    this.#ended = true;
+    this.wake();
+  }
+
+  fail(error: Error): void {
+    this.#error ??= error;
+    this.wake();
+  }
+
+  /** Lets a waiting read() look again (at `closed`, say). */
+  wake(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  /** Reads into `buffer`; null at the end; BadResource once `closed()` says so. */
+  async read(buffer: Uint8Array, closed: () => boolean): Promise<number | null> {
+    for (;;) {
+      if (closed()) throw new Deno.errors.BadResource("the connection is closed");
+      if (this.#chunks.length > 0) return this.#take(buffer);
+      if (this.#error) throw this.#error;
+      if (this.#ended) return null;
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+  }
+
+  #take(buffer: Uint8Array): number {
+    let n = 0;
+    while (n < buffer.length && this.#chunks.length > 0) {
+      const chunk = this.#chunks[0];
+      const piece = Math.min(chunk.length, buffer.length - n);
+      buffer.set(chunk.subarray(0, piece), n);
+      n += piece;
+      if (piece === chunk.length) this.#chunks.shift();
+      else this.#chunks[0] = chunk.subarray(piece);
+    }
+    this.#queued -= n;
+    if (this.#queued < HIGH_WATER) this.#read(true);
+    return n;
+  }
+
+  #read(on: boolean): void {
+    if (on === this.#reading) return;
+    this.#reading = on;
+    this.#setReading(on);
+  }
+}
+
+/** Writes `bytes` to a Node socket; resolves with their length once it has taken them. */
+export function writeTo(
+  socket: net.Socket,
+  bytes: Uint8Array,
+  closed: () => boolean,
+): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    socket.write(bytes, (error?: NodeError | null) => {
+      if (!error) return resolve(bytes.length);
+      reject(closed() ? new Deno.errors.BadResource("the connection is closed") : denoError(error));
+    });
+  });
+}
+
+/**
+ * A plain TCP connection on a native socket, with the part of `Deno.TcpConn` the relay uses
+ * (read, write, close, closeWrite, setNoDelay, setKeepAlive, remoteAddr, localAddr).
+ */
+export class NativeConn {
+  readonly remoteAddr: Deno.NetAddr;
+  readonly localAddr: Deno.NetAddr;
+  #native: NativeSocket;
+  #inbox: Inbox;
+  #closed = false;
+
+  private constructor(tcp: Deno.TcpConn, native: NativeSocket) {
+    this.remoteAddr = tcp.remoteAddr;
+    this.localAddr = tcp.localAddr;
+    this.#native = native;
+    this.#inbox = new Inbox((on) => native.setReading(on));
+    const socket = native.socket;
+    socket.on("data", (chunk: Uint8Array) => this.#inbox.push(chunk));
+    socket.on("end", () => this.#inbox.end());
+    socket.on("close", () => this.#inbox.end());
+    socket.on("error", (error: NodeError) => this.#inbox.fail(denoError(error)));
+  }
+
+  /** `tcp` on a native socket, or `tcp` itself where it cannot be moved (see the module). */
+  static adopt(tcp: Deno.TcpConn): Deno.TcpConn {
+    const native = NativeSocket.adopt(tcp);
+    return native ? new NativeConn(tcp, native) as unknown as Deno.TcpConn : tcp;
+  }
+
+  read(buffer: Uint8Array): Promise<number | null> {
+    return this.#inbox.read(buffer, () => this.#closed);
+  }
+
+  write(bytes: Uint8Array): Promise<number> {
+    if (this.#closed) {
+      return Promise.reject(new Deno.errors.BadResource("the connection is closed"));
+    }
+    if (this.#inbox.error) return Promise.reject(this.#inbox.error);
+    return writeTo(this.#native.socket, bytes, () => this.#closed);
+  }
+
+  closeWrite(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    return new Promise<void>((resolve) => this.#native.socket.end(resolve));
+  }
+
+  close(): void {
+    if (this.#closed) throw new Deno.errors.BadResource("the connection is already closed");
+    this.#closed = true;
+    this.#inbox.wake();
+    this.#native.close();
+  }
+
+  setNoDelay(noDelay = true): void {
+    this.#native.socket.setNoDelay(noDelay);
+  }
+
+  setKeepAlive(keepAlive = true): void {
+    this.#native.socket.setKeepAlive(keepAlive);
+  }
+}
