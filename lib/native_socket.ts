@@ -31,6 +31,8 @@ const HIGH_WATER = 64 * 1024;
  * the paced benchmark; the extra descriptors (one each) stay well inside any usual limit.
  */
 export const MAX_ADOPTED = 1024;
+/** Writes up to this size go through a {@linkcode NativeConn}'s native socket. */
+const SMALL_WRITE = 1024;
 
 type NodeError = Error & { code?: string };
 
@@ -234,6 +236,7 @@ export function writeTo(
 export class NativeConn {
   readonly remoteAddr: Deno.NetAddr;
   readonly localAddr: Deno.NetAddr;
+  #tcp: Deno.TcpConn;
   #native: NativeSocket;
   #inbox: Inbox;
   #closed = false;
@@ -241,6 +244,7 @@ export class NativeConn {
   private constructor(tcp: Deno.TcpConn, native: NativeSocket) {
     this.remoteAddr = tcp.remoteAddr;
     this.localAddr = tcp.localAddr;
+    this.#tcp = tcp;
     this.#native = native;
     this.#inbox = new Inbox((on) => native.setReading(on));
     const socket = native.socket;
@@ -265,6 +269,11 @@ export class NativeConn {
       return Promise.reject(new Deno.errors.BadResource("the connection is closed"));
     }
     if (this.#inbox.error) return Promise.reject(this.#inbox.error);
+    // Small writes go out at once through the native socket; large ones through the
+    // `Deno.TcpConn`, which moves bulk for less CPU (flood 1x100 with 1 KiB texts: 1.5 M
+    // deliveries/s against 1.0 M). The caller awaits each write before the next (DisplayQueue),
+    // so the two paths never overlap and the bytes stay in order.
+    if (bytes.length > SMALL_WRITE) return this.#tcp.write(bytes);
     return writeTo(this.#native.socket, bytes, () => this.#closed);
   }
 
