@@ -270,9 +270,9 @@ export class NativeConn {
     }
     if (this.#inbox.error) return Promise.reject(this.#inbox.error);
     // Small writes go out at once through the native socket; large ones through the
-    // `Deno.TcpConn`, which moves bulk for less CPU (flood 1x100 with 1 KiB texts: 1.5 M
-    // deliveries/s against 1.0 M). The caller awaits each write before the next (DisplayQueue),
-    // so the two paths never overlap and the bytes stay in order.
+    // `Deno.TcpConn`, which moves bulk for less CPU (flood 1x100 with 1 KiB texts: 2.07 M
+    // deliveries/s against 1.03 M with every write native). The caller awaits each write before
+    // the next (DisplayQueue), so the two paths never overlap and the bytes stay in order.
     if (bytes.length > SMALL_WRITE) return this.#tcp.write(bytes);
     return writeTo(this.#native.socket, bytes, () => this.#closed);
   }
