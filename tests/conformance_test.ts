@@ -18,6 +18,7 @@ import {
   relayHint,
 } from "../tools/conformance/hints.ts";
 import { analyzeKeyboardStream } from "../tools/conformance/keyboard_analysis.ts";
+import { within } from "./helpers/wait.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** `deno run FLAGS tools/conformance/main.ts`, exactly as the deno.json task runs it. */
@@ -556,4 +557,46 @@ Deno.test("conformance: usage errors are one sentence and exit status 2", async 
     assert.equal(stderr.split("\n").length, 1, stderr);
     assert.equal(output.stdout.length, 0);
   }
+});
+
+Deno.test({
+  name: "conformance: Ctrl-C (SIGINT) on the checker stops the client under test too",
+  ignore: !python || Deno.build.os === "windows",
+  async fn() {
+    // The "client" reports to this listener and then sleeps; its connection ends when it dies.
+    using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const client = [
+      "python3",
+      "-c",
+      "import os, socket, time\n" +
+      `s = socket.create_connection(("127.0.0.1", ${listener.addr.port}))\n` +
+      "s.sendall(str(os.getpid()).encode())\ntime.sleep(60)",
+    ];
+    const checker = new Deno.Command(Deno.execPath(), {
+      args: [...CHECKER, "display", "--", ...client],
+      cwd: ROOT,
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    let conn: Deno.Conn | undefined;
+    try {
+      conn = await within(10_000, "the client under test connecting", listener.accept());
+      const buffer = new Uint8Array(32);
+      const n = await within(5000, "the client's pid", conn.read(buffer));
+      assert.ok(n && n > 0, "the client sent nothing");
+      checker.kill("SIGINT");
+      const status = await within(5000, "the checker's exit", checker.status);
+      assert.equal(status.code, 130, "the checker should exit 130 after SIGINT");
+      const end = await within(5000, "the client's end", conn.read(buffer).catch(() => null));
+      assert.equal(end, null, "the client under test is still running after the checker left");
+    } finally {
+      conn?.close();
+      try {
+        checker.kill("SIGKILL");
+      } catch {
+        // Already exited.
+      }
+      await checker.status;
+    }
+  },
 });

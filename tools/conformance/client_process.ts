@@ -1,7 +1,8 @@
 /**
  * The client under test as a child process: started from the user's command with `{host}`,
  * `{port}`, `{ca}` and `{user}` filled in, its stdout and stderr collected, its stdin fed,
- * and stopped for certain at the end however it behaves.
+ * and stopped for certain at the end however it behaves, or when the checker itself is
+ * interrupted (Ctrl-C, SIGTERM): a client under test is never left running.
  *
  * @module
  */
@@ -37,8 +38,18 @@ export function substitute(
   );
 }
 
+/** The signals that stop the checker, with the exit status each one means. */
+const STOP_SIGNALS: readonly [Deno.Signal, number][] = [["SIGINT", 130], ["SIGTERM", 143]];
+
 /** A started client with its output captured. */
 export class ClientProcess {
+  /** Clients not yet exited; while there are any, a stop signal takes them down first. */
+  static #running = new Set<ClientProcess>();
+  static #handlers = STOP_SIGNALS.map(([signal, status]) => ({
+    signal,
+    handler: () => void ClientProcess.#stopAllAndExit(status),
+  }));
+
   readonly commandLine: string;
   #child: Deno.ChildProcess;
   #stdout: Uint8Array[] = [];
@@ -60,9 +71,45 @@ export class ClientProcess {
     this.#pumps.push(this.#pump(child.stderr, this.#stderr, false));
     this.exited = child.status.then((status) => {
       this.#status = status;
+      ClientProcess.#forget(this);
       this.#notify();
       return status;
     });
+    ClientProcess.#watch(this);
+  }
+
+  static #watch(client: ClientProcess): void {
+    if (ClientProcess.#running.size === 0) {
+      for (const { signal, handler } of ClientProcess.#handlers) {
+        try {
+          Deno.addSignalListener(signal, handler);
+        } catch {
+          // Not a signal this system has (SIGTERM on Windows).
+        }
+      }
+    }
+    ClientProcess.#running.add(client);
+  }
+
+  static #forget(client: ClientProcess): void {
+    if (!ClientProcess.#running.delete(client) || ClientProcess.#running.size > 0) return;
+    for (const { signal, handler } of ClientProcess.#handlers) {
+      try {
+        Deno.removeSignalListener(signal, handler);
+      } catch {
+        // Never added.
+      }
+    }
+  }
+
+  /** SIGTERM to every running client, SIGKILL to those still there after 500 ms, then exit. */
+  static async #stopAllAndExit(status: number): Promise<never> {
+    const clients = [...ClientProcess.#running];
+    for (const client of clients) client.#kill("SIGTERM");
+    const deadline = Date.now() + 500;
+    await before(Promise.all(clients.map((client) => client.exited)), deadline);
+    for (const client of clients) if (client.#status === undefined) client.#kill("SIGKILL");
+    Deno.exit(status);
   }
 
   /** Starts `command`; a program that cannot be started is a {@linkcode UsageError}. */
