@@ -9,15 +9,13 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { generateCertificates } from "../../lib/certs.ts";
 import { encodeIdentify } from "../../lib/identify.ts";
 import { healthyExchange } from "../soak/health.ts";
 import { closeQuietly, dial, sleep, type Target, tryWrite } from "../soak/net.ts";
-import { ServerProcess } from "../soak/server_process.ts";
+import { ServerProcess, writeServerCerts } from "../soak/server_process.ts";
 import { concat, malformedFrame, mutate, randomFrames } from "./frames.ts";
 import { freshSeed, Prng } from "./prng.ts";
-import { runTool } from "../../lib/args.ts";
+import { numberOption, parseProgramOptions, runTool, stringOption } from "../../lib/args.ts";
 
 const USAGE = `Usage: deno task fuzz-server [--seconds N] [--seed S] [--connections C] [--out DIR]
 
@@ -110,33 +108,23 @@ async function session(rng: Prng, targets: Target[], counts: Counts): Promise<vo
 
 /** Runs the server fuzzer; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      seconds: { type: "string" },
-      seed: { type: "string" },
-      connections: { type: "string" },
-      out: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
+  const values = parseProgramOptions(args, {
+    seconds: { type: "string" },
+    seed: { type: "string" },
+    connections: { type: "string" },
+    out: { type: "string" },
+    help: { type: "boolean", short: "h" },
   });
-  if (values.help) {
+  if (values === "help") {
     console.log(USAGE);
     return 0;
   }
-  const seconds = Number(values.seconds ?? 60);
-  const seed = values.seed === undefined ? freshSeed() : Number(values.seed);
-  const workers = Number(values.connections ?? 32);
-  const out = values.out ?? "bench-results/fuzz-server";
-  if (!(seconds > 0) || !Number.isInteger(seed) || !(workers >= 1)) {
-    console.error("--seconds, --seed and --connections take positive numbers. Try --help.");
-    return 2;
-  }
+  const seconds = numberOption(values, "seconds", 60, 1);
+  const seed = Math.trunc(numberOption(values, "seed", freshSeed()));
+  const workers = Math.trunc(numberOption(values, "connections", 32, 1, 10_000));
+  const out = stringOption(values, "out", "bench-results/fuzz-server");
   const rng = new Prng(seed);
-  await Deno.mkdir(`${out}/certs`, { recursive: true });
-  const certs = await generateCertificates();
-  await Deno.writeTextFile(`${out}/certs/server.crt`, certs.serverCert);
-  await Deno.writeTextFile(`${out}/certs/server.key`, certs.serverKey, { mode: 0o600 });
+  const certs = await writeServerCerts(`${out}/certs`);
   const serverArgs = [
     "--certs",
     `${out}/certs`,

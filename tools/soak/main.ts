@@ -9,8 +9,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { generateCertificates } from "../../lib/certs.ts";
 import { DEFAULT_RELAY_OPTIONS } from "../../lib/relay_server.ts";
 import { freshSeed, Prng } from "../fuzz/prng.ts";
 import {
@@ -28,9 +26,9 @@ import {
 } from "./chaos.ts";
 import { healthyExchange } from "./health.ts";
 import { sleep, type Target } from "./net.ts";
-import { type ProcStats, ServerProcess } from "./server_process.ts";
+import { type ProcStats, ServerProcess, writeServerCerts } from "./server_process.ts";
 import { SteadyDisplay, SteadyKeyboard } from "./steady.ts";
-import { runTool } from "../../lib/args.ts";
+import { numberOption, parseProgramOptions, runTool, stringOption } from "../../lib/args.ts";
 
 const USAGE = `Usage: deno task soak [--seconds N] [--seed S] [--max-rss MIB] [--out DIR]
 
@@ -62,34 +60,24 @@ const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
 
 /** Runs the soak; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      seconds: { type: "string" },
-      seed: { type: "string" },
-      "max-rss": { type: "string" },
-      out: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
+  const values = parseProgramOptions(args, {
+    seconds: { type: "string" },
+    seed: { type: "string" },
+    "max-rss": { type: "string" },
+    out: { type: "string" },
+    help: { type: "boolean", short: "h" },
   });
-  if (values.help) {
+  if (values === "help") {
     console.log(USAGE);
     return 0;
   }
-  const seconds = Number(values.seconds ?? 60);
-  const seed = values.seed === undefined ? freshSeed() : Number(values.seed);
-  const maxRssMiB = Number(values["max-rss"] ?? 256);
-  const out = values.out ?? "bench-results/soak";
-  if (!(seconds >= 5) || !Number.isInteger(seed) || !(maxRssMiB > 0)) {
-    console.error("--seconds must be at least 5; --seed and --max-rss take numbers. Try --help.");
-    return 2;
-  }
+  const seconds = numberOption(values, "seconds", 60, 5);
+  const seed = Math.trunc(numberOption(values, "seed", freshSeed()));
+  const maxRssMiB = numberOption(values, "max-rss", 256, 1);
+  const out = stringOption(values, "out", "bench-results/soak");
   const rng = new Prng(seed);
   const timeouts = timeoutsFor(seconds);
-  await Deno.mkdir(`${out}/certs`, { recursive: true });
-  const certs = await generateCertificates();
-  await Deno.writeTextFile(`${out}/certs/server.crt`, certs.serverCert);
-  await Deno.writeTextFile(`${out}/certs/server.key`, certs.serverKey, { mode: 0o600 });
+  const certs = await writeServerCerts(`${out}/certs`);
 
   const serverArgs = [
     "--certs",
