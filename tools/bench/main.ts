@@ -11,7 +11,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { generateCertificates } from "../../lib/certs.ts";
+import { writeThrowawayCerts } from "../throwaway_certs.ts";
 import { parseRunTask } from "../compile.ts";
 import { SETTLE_MS, setupMs } from "./load.ts";
 import { readProc, tableListens } from "./proc.ts";
@@ -432,7 +432,7 @@ async function runOne(
     host: HOST,
     port,
     raw: server === "ncat",
-    caFile: s.tls ? `${env.certDir}/ca.crt` : undefined,
+    caFile: s.tls ? `${env.certDir}/root_ca.crt` : undefined,
     serverPid: proc.child.pid,
     windowBytes: FLOOD_WINDOW,
   };
@@ -520,14 +520,6 @@ export function spliceSection(document: string, section: string): string {
   return document.slice(0, start) + block + document.slice(end + END.length);
 }
 
-async function prepareCertificates(dir: string): Promise<void> {
-  await Deno.mkdir(dir, { recursive: true });
-  const certs = await generateCertificates();
-  await Deno.writeTextFile(`${dir}/ca.crt`, certs.caCert);
-  await Deno.writeTextFile(`${dir}/server.crt`, certs.serverCert);
-  await Deno.writeTextFile(`${dir}/server.key`, certs.serverKey, { mode: 0o600 });
-}
-
 /** Runs the benchmark; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -572,7 +564,7 @@ export async function main(argv: string[]): Promise<number> {
   if (!(await commandWorks("python3", ["--version"]))) {
     env.missing.brief = "python3 not installed; skipped";
   }
-  if (list.some((s) => s.tls)) await prepareCertificates(certDir);
+  if (list.some((s) => s.tls)) await writeThrowawayCerts(certDir);
   const serverTask = JSON.parse(await Deno.readTextFile(new URL("deno.json", ROOT))).tasks.server;
   const machine = await describeMachine(env);
   const command = `deno task bench${argv.length ? " " + argv.join(" ") : ""}`;

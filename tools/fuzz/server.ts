@@ -12,7 +12,8 @@
 import { encodeIdentify } from "../../lib/identify.ts";
 import { healthyExchange } from "../soak/health.ts";
 import { closeQuietly, dial, sleep, type Target, tryWrite } from "../soak/net.ts";
-import { ServerProcess, writeServerCerts } from "../soak/server_process.ts";
+import { ServerProcess } from "../soak/server_process.ts";
+import { writeThrowawayCerts } from "../throwaway_certs.ts";
 import { concat, malformedFrame, mutate, randomFrames } from "./frames.ts";
 import { freshSeed, Prng } from "./prng.ts";
 import { numberOption, parseProgramOptions, runTool, stringOption } from "../../lib/args.ts";
@@ -124,7 +125,7 @@ export async function main(args: string[]): Promise<number> {
   const workers = Math.trunc(numberOption(values, "connections", 32, 1, 10_000));
   const out = stringOption(values, "out", "bench-results/fuzz-server");
   const rng = new Prng(seed);
-  const certs = await writeServerCerts(`${out}/certs`);
+  const certs = await writeThrowawayCerts(`${out}/certs`);
   const serverArgs = [
     "--certs",
     `${out}/certs`,

@@ -26,7 +26,8 @@ import {
 } from "./chaos.ts";
 import { healthyExchange } from "./health.ts";
 import { sleep, type Target } from "./net.ts";
-import { type ProcStats, ServerProcess, writeServerCerts } from "./server_process.ts";
+import { type ProcStats, ServerProcess } from "./server_process.ts";
+import { writeThrowawayCerts } from "../throwaway_certs.ts";
 import { SteadyDisplay, SteadyKeyboard } from "./steady.ts";
 import { numberOption, parseProgramOptions, runTool, stringOption } from "../../lib/args.ts";
 
@@ -77,7 +78,7 @@ export async function main(args: string[]): Promise<number> {
   const out = stringOption(values, "out", "bench-results/soak");
   const rng = new Prng(seed);
   const timeouts = timeoutsFor(seconds);
-  const certs = await writeServerCerts(`${out}/certs`);
+  const certs = await writeThrowawayCerts(`${out}/certs`);
 
   const serverArgs = [
     "--certs",

@@ -10,22 +10,9 @@
  * @module
  */
 
-import { type CertificateSet, generateCertificates } from "../../lib/certs.ts";
 import { parseRunTask } from "../compile.ts";
 
 /** One listener the server announced: `full TLS server listening on 0.0.0.0:55400 (TLS)`. */
-/**
- * Writes a throwaway certificate and key to `dir` as server.crt and server.key (the names
- * `--certs DIR` reads), for a soak or fuzz run's server; returns the set, CA included.
- */
-export async function writeServerCerts(dir: string): Promise<CertificateSet> {
-  await Deno.mkdir(dir, { recursive: true });
-  const certs = await generateCertificates();
-  await Deno.writeTextFile(`${dir}/server.crt`, certs.serverCert);
-  await Deno.writeTextFile(`${dir}/server.key`, certs.serverKey, { mode: 0o600 });
-  return certs;
-}
-
 export interface ListeningEndpoint {
   label: string;
   port: number;
