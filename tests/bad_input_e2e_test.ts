@@ -152,6 +152,8 @@ Deno.test(
       const peer = await resetAfter(
         server.port,
         withKeyboard(frameOf("Jason", "Hello World").subarray(0, 10)),
+        (peer) =>
+          server.log.waitFor(new RegExp(` ${peer.replaceAll(".", "\\.")} identified as keyboard`)),
       );
       await theEndOf(
         server,

@@ -217,14 +217,22 @@ export class RawClient implements AsyncDisposable {
  * TCP RST, not an orderly close), as a crashing client's kernel would. Deno.Conn cannot
  * reset, so this goes through node:net. Resolves with the peer name the server logs.
  */
-export function resetAfter(port: number, bytes: Uint8Array): Promise<string> {
+export function resetAfter(
+  port: number,
+  bytes: Uint8Array,
+  ready: (peer: string) => Promise<unknown> = () => Promise.resolve(),
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: "127.0.0.1", port }, () => {
       const peer = `${socket.localAddress}:${socket.localPort}`;
       socket.write(bytes, (error) => {
         if (error) return reject(error);
-        socket.once("close", () => resolve(peer));
-        socket.resetAndDestroy();
+        // A reset that beats the server's accept() can take the connection out of its
+        // queue unseen: `ready` waits until the server has it.
+        ready(peer).then(() => {
+          socket.once("close", () => resolve(peer));
+          socket.resetAndDestroy();
+        }, reject);
       });
     });
     socket.once("error", reject);
