@@ -54,24 +54,32 @@ Deno.test(
   }),
 );
 
+/** A TLS listener on a free port with a fresh certificate set, closed after `body`. */
+async function withListener(
+  native: boolean,
+  body: (listener: NodeTlsListener, caCert: string) => Promise<void>,
+): Promise<void> {
+  const certs = await generateCertificates();
+  const context = NodeTlsListener.context({ cert: certs.serverCert, key: certs.serverKey });
+  const listener = new NodeTlsListener(Deno.listen({ hostname: HOST, port: 0 }), context, native);
+  try {
+    await body(listener, certs.caCert);
+  } finally {
+    listener.close();
+  }
+}
+
 for (const native of [true, false]) {
   const path = native ? "native socket" : "fallback stream";
 
   Deno.test(
     `TLS over the ${path}: 256 KiB each way intact, then a close the client sees as the end`,
-    bounded(20_000, async () => {
-      const certs = await generateCertificates();
-      const context = NodeTlsListener.context({ cert: certs.serverCert, key: certs.serverKey });
-      const listener = new NodeTlsListener(
-        Deno.listen({ hostname: HOST, port: 0 }),
-        context,
-        native,
-      );
-      try {
+    bounded(20_000, () =>
+      withListener(native, async (listener, caCert) => {
         const connecting = Deno.connectTls({
           hostname: "localhost",
           port: listener.addr.port,
-          caCerts: [certs.caCert],
+          caCerts: [caCert],
         });
         const server = await listener.accept();
         const client = await connecting;
@@ -99,23 +107,13 @@ for (const native of [true, false]) {
         } finally {
           client.close();
         }
-      } finally {
-        listener.close();
-      }
-    }),
+      })),
   );
 
   Deno.test(
     `TLS over the ${path}: a client silent in its handshake is cut off when the server closes`,
-    bounded(10_000, async () => {
-      const certs = await generateCertificates();
-      const context = NodeTlsListener.context({ cert: certs.serverCert, key: certs.serverKey });
-      const listener = new NodeTlsListener(
-        Deno.listen({ hostname: HOST, port: 0 }),
-        context,
-        native,
-      );
-      try {
+    bounded(10_000, () =>
+      withListener(native, async (listener) => {
         const client = await Deno.connect({ hostname: HOST, port: listener.addr.port });
         try {
           const server = await listener.accept();
@@ -128,9 +126,6 @@ for (const native of [true, false]) {
         } finally {
           client.close();
         }
-      } finally {
-        listener.close();
-      }
-    }),
+      })),
   );
 }
