@@ -34,7 +34,8 @@ export const MAX_ADOPTED = 1024;
 /** Writes up to this size go through a {@linkcode NativeConn}'s native socket. */
 const SMALL_WRITE = 1024;
 
-type NodeError = Error & { code?: string };
+/** An error from a node:net or node:tls socket. */
+export type NodeError = Error & { code?: string };
 
 /** The Deno error class for a Node socket error, so that callers classify both alike. */
 export function denoError(error: NodeError): Error {

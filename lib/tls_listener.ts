@@ -26,15 +26,13 @@
 
 import { Duplex } from "node:stream";
 import tls from "node:tls";
-import { denoError, Inbox, NativeSocket, writeTo } from "./native_socket.ts";
+import { denoError, Inbox, NativeSocket, type NodeError, writeTo } from "./native_socket.ts";
 
 /** A certificate and key in PEM. */
 export interface TlsKeys {
   cert: string;
   key: string;
 }
-
-type NodeError = Error & { code?: string };
 
 /** A TLS record: fatal alert, unexpected_message. */
 const HANDSHAKE_FAILURE_ALERT = Uint8Array.of(0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x0a);
