@@ -13,6 +13,7 @@ import {
   stringOption,
 } from "./lib/args.ts";
 import { LOG_LEVELS, Logger, type LogLevel } from "./lib/log.ts";
+import { setNativeSockets } from "./lib/native_socket.ts";
 import { DEFAULT_RELAY_OPTIONS, type RelayOptions } from "./lib/relay_server.ts";
 import { type RelaySpec, ServerHost } from "./lib/server_host.ts";
 import { explainError, UsageError } from "./lib/user_errors.ts";
@@ -41,10 +42,16 @@ const USAGE = `Usage: server [options]
   --max-connections N    simultaneous connections to the whole process (every listener
                          together), 0 for no limit (default ${d.maxConnections})
   --max-per-address N    simultaneous connections from one address, 0 for no limit (default 0)
+  --max-client-memory BYTES
+                         bytes all clients may hold together in partly received frames and
+                         unsent backlogs; over it, the biggest holders are dropped first,
+                         0 for no budget (default ${d.maxClientMemory}, 256 MiB)
   --identify-timeout S   seconds a client has to send its identify code (default ${d.identifyTimeout})
   --frame-timeout S      seconds a started frame has to complete (default ${d.frameTimeout})
   --handshake-timeout S  seconds a TLS client has to finish its handshake (default ${d.handshakeTimeout})
   --no-keepalive         do not enable TCP keepalive on connections
+  --no-native-sockets    keep every connection on Deno's own sockets (the slower fallback
+                         path; for comparison, or if a Deno release breaks the fast one)
   --log-level LEVEL      error, warn, info or debug (default info)
   --help                 show this help
 `;
@@ -67,10 +74,12 @@ const SPEC: OptionSpec = {
   "keyboard-burst": { type: "string" },
   "max-connections": { type: "string" },
   "max-per-address": { type: "string" },
+  "max-client-memory": { type: "string" },
   "identify-timeout": { type: "string" },
   "frame-timeout": { type: "string" },
   "handshake-timeout": { type: "string" },
   "no-keepalive": { type: "boolean" },
+  "no-native-sockets": { type: "boolean" },
   "log-level": { type: "string" },
   help: { type: "boolean", short: "h" },
 };
@@ -81,6 +90,8 @@ export interface ServerConfig {
   relayOptions: RelayOptions;
   logLevel: LogLevel;
   reloadEvery: number;
+  /** Whether connections may move onto native sockets (lib/native_socket.ts). */
+  nativeSockets: boolean;
 }
 
 /** Parses the command line into a configuration, or throws a UsageError. */
@@ -107,10 +118,12 @@ export function parseServerArgs(args: string[]): ServerConfig | "help" {
     frameTimeout: seconds("frame-timeout", d.frameTimeout),
     handshakeTimeout: seconds("handshake-timeout", d.handshakeTimeout),
     keepAlive: !values["no-keepalive"],
+    maxClientMemory: count("max-client-memory", d.maxClientMemory),
   };
   const host = stringOption(values, "host", "0.0.0.0");
   const randomEvery = numberOption(values, "random-every", 0, 0, 86400);
   const reloadEvery = numberOption(values, "reload-certs", 0, 0, 86400);
+  const nativeSockets = !values["no-native-sockets"];
   let cert = stringOption(values, "cert");
   let key = stringOption(values, "key");
   if (values.reference) {
@@ -131,6 +144,7 @@ export function parseServerArgs(args: string[]): ServerConfig | "help" {
       relayOptions,
       logLevel,
       reloadEvery,
+      nativeSockets,
       relays: [
         {
           randomEvery: numberOption(values, "random-every", 2, 0.001, 86400),
@@ -160,6 +174,7 @@ export function parseServerArgs(args: string[]): ServerConfig | "help" {
     relayOptions,
     logLevel,
     reloadEvery,
+    nativeSockets,
     relays: [{ randomEvery, endpoints: [{ label, host, port, certFile: cert, keyFile: key }] }],
   };
 }
@@ -194,6 +209,8 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const log = new Logger(config.logLevel);
+  setNativeSockets(config.nativeSockets);
+  if (!config.nativeSockets) log.info("native sockets off: every connection on Deno's own");
   let host: ServerHost;
   try {
     host = await ServerHost.start(config.relays, config.relayOptions, log);

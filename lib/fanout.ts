@@ -9,16 +9,42 @@
 
 import { concatBytes } from "./bytes.ts";
 import { swapFrameByteOrder } from "./frame.ts";
+import { TlsError } from "./native_socket.ts";
 
 /** Limits on how far a display may fall behind before it is disconnected. */
 export interface BacklogLimits {
-  /** Unsent bytes above which a display is dropped at once. */
+  /** Unsent bytes above which a display is dropped at once (unless keyboards are paused). */
   maxBacklog: number;
   /** Unsent bytes above which a display is dropped if it stays there `softSeconds`. */
   softBacklog: number;
   /** How long a display may stay above `softBacklog`. */
   softSeconds: number;
 }
+
+/**
+ * Unsent bytes above which a display counts as behind: half the soft limit (128 KiB by
+ * default), so that a display at the typical backlog never stays above the soft limit. When
+ * more than half of the displays are behind, the server itself is the bottleneck, and
+ * keyboards are paused (see {@linkcode Fanout.ready}). The higher the mark, the larger and
+ * fewer the writes while it holds (TLS writes cost per call), and the more memory it takes.
+ */
+const MIN_BEHIND_MARK = 4 * 1024;
+
+/**
+ * Longest pause of the keyboards at a stretch. When the server is behind, the displays catch
+ * up in milliseconds; a majority that stays behind this long is slow or stalled itself (an
+ * attacker's displays), and the usual per-display limits then apply while the keyboards read.
+ */
+export const MAX_PAUSE_MS = 2000;
+/** A display whose write has waited this long has a peer that stopped reading. */
+const STALL_MS = 500;
+
+/**
+ * Most bytes of queued runs joined into one write. Joining saves writes (a TLS write costs per
+ * call), and the copy is the display's own memory: bounded, so that a thousand displays behind
+ * at once hold at most 64 MiB of copies.
+ */
+const JOIN_LIMIT = 64 * 1024;
 
 /** The part of a connection a display writer needs. */
 export interface Writable {
@@ -28,15 +54,35 @@ export interface Writable {
 /** Called once when a display must go, with the reason for the log line. */
 export type DropHandler = (reason: string) => void;
 
+/** Where a queue reports the bytes it holds (lib/client_memory.ts). */
+export interface Counter {
+  change(bytes: number): void;
+}
+
+/** What a display queue tells its fan-out. */
+interface QueueOwner {
+  readonly memory: Counter | undefined;
+  behindChanged(behind: boolean): void;
+  overChanged(over: boolean): void;
+}
+
 /** One display's outgoing queue and writer. */
 export class DisplayQueue {
   readonly littleEndian: boolean;
   #conn: Writable;
   #limits: BacklogLimits;
   #onDrop: DropHandler;
+  #mark: number;
+  #owner: QueueOwner | undefined;
   #queue: Uint8Array[] = [];
+  /** Bytes of this display's own joined copy, counted in the client memory while it lives. */
+  #own = 0;
   #backlog = 0;
+  #behind = false;
+  #over = false;
   #writing = false;
+  /** When its last write completed, or the first one began. */
+  #progressAt = 0;
   #dropped = false;
   /** When the backlog first passed the soft limit; 0 while under it. */
   #overSoftSince = 0;
@@ -46,6 +92,7 @@ export class DisplayQueue {
     this.littleEndian = littleEndian;
     this.#limits = limits;
     this.#onDrop = onDrop;
+    this.#mark = Math.max(MIN_BEHIND_MARK, limits.softBacklog / 2);
   }
 
   /** Unsent bytes, queued or in a write that has not completed. */
@@ -53,17 +100,55 @@ export class DisplayQueue {
     return this.#backlog;
   }
 
-  /** Queues frames for this display; never waits. Drops the display if it is too far behind. */
-  enqueue(frames: Uint8Array): void {
+  /** Whether the hard limit is passed: the fan-out decides whether that drops it. */
+  get overLimit(): boolean {
+    return this.#backlog > this.#limits.maxBacklog;
+  }
+
+  /**
+   * Whether its peer has stopped taking bytes: a write has waited {@linkcode STALL_MS}. When
+   * it is the server that is behind for it (encrypting, say), its writes complete, just late.
+   */
+  stalled(now: number): boolean {
+    return this.#writing && now - this.#progressAt > STALL_MS;
+  }
+
+  /** Joins `owner`, which counts the displays that are behind or over the limit. */
+  attach(owner: QueueOwner): void {
+    this.#owner = owner;
+    if (this.#behind) owner.behindChanged(true);
+    if (this.#over) owner.overChanged(true);
+  }
+
+  /** Leaves the fan-out; a display no longer counted. */
+  detach(): void {
+    if (this.#behind) this.#owner?.behindChanged(false);
+    if (this.#over) this.#owner?.overChanged(false);
+    this.#owner = undefined;
+  }
+
+  /**
+   * Bytes this display holds of its own, which dropping it would free: the joined copy it is
+   * writing. Runs it shares with the other displays are not its own (see #flush).
+   */
+  get ownBytes(): number {
+    return this.#own;
+  }
+
+  /** Queues a run for this display; never waits. */
+  enqueue(run: Uint8Array): void {
     if (this.#dropped) return;
-    this.#backlog += frames.length;
-    if (this.#backlog > this.#limits.maxBacklog) {
-      return this.#drop(
-        `too slow: unsent backlog ${this.#backlog} bytes over the limit ${this.#limits.maxBacklog}`,
-      );
-    }
-    this.#queue.push(frames);
+    this.#backlog += run.length;
+    this.#queue.push(run);
+    this.#updateBehind();
     if (!this.#writing) this.#flush();
+  }
+
+  /** Drops this display for passing the hard limit. */
+  dropOverLimit(): void {
+    this.#drop(
+      `too slow: unsent backlog ${this.#backlog} bytes over the limit ${this.#limits.maxBacklog}`,
+    );
   }
 
   /** Drops this display if it has been over the soft limit for too long; called by a timer. */
@@ -82,53 +167,206 @@ export class DisplayQueue {
 
   /** Stops writing; what is queued is discarded. */
   discard(): void {
+    if (this.#dropped) return;
     this.#dropped = true;
     this.#queue = [];
+    // Its copy goes as soon as the write on the closed connection fails: uncount it now, so
+    // that a budget check dropping clients sees it go.
+    this.#countOwn(0);
+    this.detach();
   }
 
   #drop(reason: string): void {
+    if (this.#dropped) return;
     this.discard();
     this.#onDrop(reason);
   }
 
-  /** Writes everything queued, coalescing queued runs into one write each round. */
+  #updateBehind(): void {
+    const behind = this.#backlog > this.#mark;
+    if (behind !== this.#behind) {
+      this.#behind = behind;
+      this.#owner?.behindChanged(behind);
+    }
+    const over = this.overLimit;
+    if (over !== this.#over) {
+      this.#over = over;
+      this.#owner?.overChanged(over);
+    }
+  }
+
+  /**
+   * The next write: the first queued run, joined with those after it up to
+   * {@linkcode JOIN_LIMIT} bytes (one write for many small runs; a bounded copy of its own).
+   */
+  #takeChunk(): Uint8Array {
+    const queue = this.#queue;
+    let count = 1;
+    let size = queue[0].length;
+    while (count < queue.length && size + queue[count].length <= JOIN_LIMIT) {
+      size += queue[count++].length;
+    }
+    const taken = queue.splice(0, count);
+    if (count === 1) return taken[0];
+    this.#countOwn(size);
+    return concatBytes(taken);
+  }
+
+  #countOwn(bytes: number): void {
+    if (bytes === this.#own) return;
+    this.#owner?.memory?.change(bytes - this.#own);
+    this.#own = bytes;
+  }
+
+  /**
+   * Writes everything queued, coalescing queued runs into one write each round. A single
+   * run is written as it is, shared with the other displays; several are joined into a copy
+   * of this display's own, counted in the client memory while it is written. The shared runs
+   * are not counted: every display holds the same ones, within its backlog limits, so the
+   * runs alive at once come to about the largest backlog, and dropping one display would
+   * free none of them.
+   */
   async #flush(): Promise<void> {
     this.#writing = true;
     try {
+      this.#progressAt = Date.now();
       while (this.#queue.length > 0 && !this.#dropped) {
-        const chunk = concatBytes(this.#queue);
-        this.#queue = [];
-        let written = 0;
-        while (written < chunk.length) {
-          written += await this.#conn.write(chunk.subarray(written));
+        const chunk = this.#takeChunk();
+        try {
+          let written = 0;
+          while (written < chunk.length) {
+            written += await this.#conn.write(chunk.subarray(written));
+            this.#progressAt = Date.now();
+          }
+        } finally {
+          this.#countOwn(0);
         }
         this.#backlog -= chunk.length;
+        this.#updateBehind();
       }
     } catch (error) {
-      if (!this.#dropped) this.#drop(`write failed: ${describeIoError(error)}`);
+      // A TLS error is the connection's, whichever of reading or writing met it first.
+      const reason = error instanceof TlsError
+        ? describeIoError(error)
+        : `write failed: ${describeIoError(error)}`;
+      if (!this.#dropped) this.#drop(reason);
     } finally {
       this.#writing = false;
     }
   }
 }
 
-/** The registry of displays of one relay, and the fan-out over it. */
+/**
+ * The registry of displays of one relay, and the fan-out over it. It also tells keyboards
+ * when to stop reading: while most displays are behind, the server is writing slower than
+ * keyboards send, and reading on would only pile up backlogs until every display is dropped.
+ * Paused keyboards' bytes wait in their own sockets (TCP pushes back on them), as in a relay
+ * that blocks on writes, and nothing is lost.
+ */
 export class Fanout {
+  readonly memory: Counter | undefined;
   #displays = new Set<DisplayQueue>();
   /** Runs broadcast in this turn of the event loop, in order, not yet handed to displays. */
   #pending: { frames: Uint8Array; littleEndian: boolean }[] = [];
+  /** Displays whose backlog is above the mark. */
+  #behind = 0;
+  /** Displays over the hard limit, not yet dropped. */
+  #over = 0;
+  #stallTimer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+  /** When most displays became behind; 0 while they are not. */
+  #congestedSince = 0;
+  #pauseTimer: ReturnType<typeof setTimeout> | undefined;
+  #waiters: (() => void)[] = [];
+  #maxPauseMs: number;
+
+  /**
+   * `memory` counts the displays' own copies (lib/client_memory.ts); `maxPauseMs` is
+   * the longest pause of the keyboards (default {@linkcode MAX_PAUSE_MS}).
+   */
+  constructor(memory?: Counter, maxPauseMs = MAX_PAUSE_MS) {
+    this.memory = memory;
+    this.#maxPauseMs = maxPauseMs;
+  }
 
   get size(): number {
     return this.#displays.size;
   }
 
   add(display: DisplayQueue): void {
+    if (this.#displays.has(display)) return;
     this.#displays.add(display);
+    display.attach(this);
+    this.#updateCongestion();
   }
 
   delete(display: DisplayQueue): void {
-    this.#displays.delete(display);
+    if (!this.#displays.delete(display)) return;
+    display.detach();
+    this.#updateCongestion();
   }
+
+  /** Whether keyboards should wait before reading more: most displays are behind. */
+  get paused(): boolean {
+    return this.#congestedSince !== 0 && Date.now() - this.#congestedSince < this.#maxPauseMs;
+  }
+
+  /**
+   * Undefined when a keyboard may read on; else a promise that resolves when it may: once
+   * most displays have caught up, or the longest pause after they fell behind.
+   */
+  ready(): Promise<void> | undefined {
+    if (!this.paused) return undefined;
+    return new Promise<void>((resolve) => this.#waiters.push(resolve));
+  }
+
+  /** @internal Called by a display queue whose backlog crossed the mark. */
+  behindChanged(behind: boolean): void {
+    this.#behind += behind ? 1 : -1;
+    this.#updateCongestion();
+  }
+
+  /** @internal Called by a display queue whose backlog crossed the hard limit. */
+  overChanged(over: boolean): void {
+    this.#over += over ? 1 : -1;
+    this.#updateCongestion();
+    // While keyboards wait for it, nothing is delivered: look again once it could be stalled.
+    if (this.#over > 0 && !this.#closed) {
+      this.#stallTimer ??= setTimeout(this.#recheck, STALL_MS + 10);
+    }
+  }
+
+  #recheck = (): void => {
+    this.#stallTimer = undefined;
+    if (this.#over === 0 || this.#closed) return;
+    this.#applyHardLimit(this.#displays, Date.now());
+    if (this.#over > 0) this.#stallTimer = setTimeout(this.#recheck, STALL_MS + 10);
+  };
+
+  /**
+   * Keyboards pause while most displays are behind, or while any display is over the hard
+   * limit and not yet dropped: one whose peer still reads (not stalled) is behind because the
+   * server is, and gets the pause to catch up in.
+   */
+  #updateCongestion(): void {
+    const congested = this.#behind * 2 > this.#displays.size || this.#over > 0;
+    if (congested === (this.#congestedSince !== 0) || this.#closed) return;
+    if (congested) {
+      this.#congestedSince = Date.now();
+      this.#pauseTimer = setTimeout(this.#resume, this.#maxPauseMs);
+    } else {
+      this.#congestedSince = 0;
+      this.#resume();
+    }
+  }
+
+  #resume = (): void => {
+    clearTimeout(this.#pauseTimer);
+    this.#pauseTimer = undefined;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
+  };
 
   /**
    * Sends a run of complete frames, in `littleEndian` order, to every display. The runs
@@ -147,15 +385,43 @@ export class Fanout {
     this.#pending = [];
     let big: Uint8Array | undefined;
     let little: Uint8Array | undefined;
+    let over: DisplayQueue[] | undefined;
     for (const display of this.#displays) {
-      if (display.littleEndian) display.enqueue(little ??= joinRuns(runs, true));
-      else display.enqueue(big ??= joinRuns(runs, false));
+      if (display.littleEndian) {
+        display.enqueue(little ??= joinRuns(runs, true));
+      } else {
+        display.enqueue(big ??= joinRuns(runs, false));
+      }
+      if (display.overLimit) (over ??= []).push(display);
     }
+    if (over) this.#applyHardLimit(over, Date.now());
   };
 
-  /** Applies the soft backlog limit to every display. */
+  /**
+   * Drops the displays over the hard limit whose peers stopped reading, and, once a pause has
+   * run out, those still over it. Over the limit while its writes complete is the server's
+   * doing, not the display's: the pause lets it catch up.
+   */
+  #applyHardLimit(over: Iterable<DisplayQueue>, now: number): void {
+    const paused = this.paused;
+    for (const display of over) {
+      if (display.overLimit && (!paused || display.stalled(now))) display.dropOverLimit();
+    }
+  }
+
+  /** Applies the soft backlog limit to every display, and the hard one (see #deliver). */
   checkSoftLimits(now: number): void {
     for (const display of this.#displays) display.checkSoftLimit(now);
+    if (this.#over > 0) this.#applyHardLimit(this.#displays, now);
+  }
+
+  /** Wakes every paused keyboard; the relay is closing. */
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#stallTimer);
+    this.#stallTimer = undefined;
+    this.#congestedSince = 0;
+    this.#resume();
   }
 }
 
@@ -175,6 +441,7 @@ function joinRuns(
 
 /** A short reason for an I/O failure, for log lines. */
 export function describeIoError(error: unknown): string {
+  if (error instanceof TlsError) return `TLS error: ${error.message}`;
   if (error instanceof Deno.errors.ConnectionReset) return "connection reset by peer";
   if (error instanceof Deno.errors.BrokenPipe) return "connection closed by peer";
   if (error instanceof Deno.errors.BadResource) return "connection closed";

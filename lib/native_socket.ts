@@ -37,6 +37,51 @@ const SMALL_WRITE = 1024;
 /** An error from a node:net or node:tls socket. */
 export type NodeError = Error & { code?: string };
 
+/**
+ * A TLS record or alert error after the handshake (a bad MAC, a record that is not TLS, a
+ * fatal alert from the peer): fatal to the connection. The message is the short reason for
+ * the log line, e.g. "bad record MAC".
+ */
+export class TlsError extends Error {
+  override name = "TlsError";
+}
+
+/** Whether connections may move onto native sockets; `--no-native-sockets` turns it off. */
+let nativeEnabled = true;
+
+/**
+ * Turns native sockets on or off for connections adopted from now on. Off, every connection
+ * stays on Deno's own `Deno.TcpConn` (TLS on a Node stream over it): the plain fallback, kept
+ * tested and selectable in case a Deno release changes the internals used here.
+ */
+export function setNativeSockets(on: boolean): void {
+  nativeEnabled = on;
+}
+
+/**
+ * Short reasons for the TLS errors a client can cause after the handshake. Deno's node:tls runs
+ * on rustls and words its errors as rustls does, plus an OpenSSL-style code and suffix that do
+ * not always fit ("cannot decrypt peer's message", code ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE,
+ * for a bad MAC), so the message decides.
+ */
+const TLS_REASONS: readonly [RegExp, string][] = [
+  [/cannot decrypt|bad record mac|decryption failed/i, "bad record MAC"],
+  [/MessageTooLarge|record overflow/i, "record too large"],
+  // Deno adds "wrong version number" to every corrupt message: the rustls words come first.
+  [/InvalidContentType|UnknownProtocolVersion|wrong version number/i, "not a TLS record"],
+];
+
+/**
+ * The {@linkcode TlsError} for an error of the TLS layer itself (code `ERR_SSL_*`), with a
+ * short reason; undefined for others, such as a reset of the TCP connection underneath.
+ */
+export function tlsError(error: NodeError): TlsError | undefined {
+  if (!error.code?.startsWith("ERR_SSL_")) return undefined;
+  const known = TLS_REASONS.find(([pattern]) => pattern.test(error.message));
+  // Otherwise rustls's own words, without the OpenSSL-style "(SSL routines:...)" suffix.
+  return new TlsError(known?.[1] ?? error.message.replace(/\s*\(SSL routines:.*\)$/, ""));
+}
+
 /** The Deno error class for a Node socket error, so that callers classify both alike. */
 export function denoError(error: NodeError): Error {
   switch (error.code) {
@@ -98,7 +143,7 @@ export class NativeSocket {
 
   /** Moves `tcp` onto a native socket; undefined, `tcp` untouched, where it cannot. */
   static adopt(tcp: Deno.TcpConn): NativeSocket | undefined {
-    if (!nativeTcp || adopted >= MAX_ADOPTED) return undefined;
+    if (!nativeEnabled || !nativeTcp || adopted >= MAX_ADOPTED) return undefined;
     const key = Object.getOwnPropertySymbols(tcp).find((s) =>
       s.description === "Deno.internal.rid"
     );

@@ -7,13 +7,14 @@
  * @module
  */
 
+import { ClientMemory, type MemoryHolder } from "./client_memory.ts";
 import { ProtocolError } from "./errors.ts";
 import { type BacklogLimits, describeIoError, DisplayQueue, Fanout } from "./fanout.ts";
 import { DEFAULT_MAX_FRAME } from "./frame.ts";
 import { countFrames, FrameDecoder } from "./frame_decoder.ts";
 import { type Identity, parseIdentify } from "./identify.ts";
 import type { Logger } from "./log.ts";
-import { NativeConn } from "./native_socket.ts";
+import { NativeConn, TlsError } from "./native_socket.ts";
 import { readExact } from "./wire_io.ts";
 
 /** Every limit of a relay. Times are in seconds, sizes in bytes. */
@@ -35,6 +36,11 @@ export interface RelayOptions extends BacklogLimits {
   keyboardBurst: number;
   /** TCP keepalive on every connection, so that peers that vanished are noticed. */
   keepAlive: boolean;
+  /**
+   * Bytes all clients of the process may hold together in partly received frames and unsent
+   * backlogs (lib/client_memory.ts); 0 means no budget.
+   */
+  maxClientMemory: number;
 }
 
 /**
@@ -60,27 +66,44 @@ export const DEFAULT_RELAY_OPTIONS: RelayOptions = {
   keyboardRate: 1000,
   keyboardBurst: 5000,
   keepAlive: true,
+  maxClientMemory: 256 * 1024 * 1024,
 };
 
 /** How long a TLS peer gets to take its close_notify when the relay shuts down. */
 const SHUTDOWN_GRACE_MS = 500;
-/** Read buffer size for keyboards: large enough to take a burst of frames in one read. */
-const KEYBOARD_READ_SIZE = 32 * 1024;
+/**
+ * Read buffer sizes for keyboards: a small one while a keyboard sends at a human pace (an
+ * idle keyboard's pending read holds its buffer), a large one while its reads fill the small
+ * one (a burst). A large frame arriving in pieces is read straight into its own buffer.
+ */
+const KEYBOARD_READ_SMALL = 2 * 1024;
+const KEYBOARD_READ_LARGE = 32 * 1024;
 /** Displays only ever send their identify code; what else they send is read and ignored. */
 const discardBuffer = new Uint8Array(4096);
 
 /** A connection the relay holds, with an idempotent close that logs why exactly once. */
-class Client {
+class Client implements MemoryHolder {
   readonly peer: string;
   readonly address: string;
   /** Replaced at most once: by the native socket a plain display moves to (#runDisplay). */
   conn: Deno.Conn;
   role: Identity["role"] | "unidentified" = "unidentified";
   closed = false;
+  /**
+   * Bytes held for it, by which the memory budget ranks it: its partial frame, or its unsent
+   * backlog (lib/client_memory.ts).
+   */
+  holding: () => number = () => 0;
+  /** Drops it with a reason; set by the relay. */
+  evict: (reason: string) => void = () => {};
   #onClose: (client: Client) => void;
+  #memory: ClientMemory;
+  /** Bytes of its own counted in the memory budget: a keyboard's partial frame. */
+  #reserved = 0;
 
-  constructor(conn: Deno.Conn, onClose: (client: Client) => void) {
+  constructor(conn: Deno.Conn, memory: ClientMemory, onClose: (client: Client) => void) {
     this.conn = conn;
+    this.#memory = memory;
     const addr = conn.remoteAddr as Deno.NetAddr;
     this.address = addr.hostname;
     this.peer = addr.hostname.includes(":")
@@ -89,9 +112,25 @@ class Client {
     this.#onClose = onClose;
   }
 
+  get held(): number {
+    return this.holding();
+  }
+
+  /**
+   * Counts `bytes` as this client's own in the memory budget, in place of what it counted
+   * before. Closing counts 0 at once, so that a budget check that drops clients sees their
+   * memory go with them, not when their tasks end.
+   */
+  reserve(bytes: number): void {
+    if (this.closed) bytes = 0;
+    this.#memory.change(bytes - this.#reserved);
+    this.#reserved = bytes;
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.reserve(0);
     try {
       this.conn.close();
     } catch {
@@ -134,9 +173,9 @@ async function withDeadline<T>(
 }
 
 /**
- * Accept failures (EMFILE: out of descriptors) are a state of the whole process, seen by every
- * listener at once: one line when an episode starts, one when accepting has worked again for
- * a while, and none in between, however often the loops retry.
+ * Accept failures that are a state of the whole process (out of descriptors or memory), seen
+ * by every listener at once: one line when an episode starts, one when accepting has worked
+ * again for a while, and none in between, however often the loops retry.
  */
 const acceptTrouble = {
   since: 0,
@@ -162,6 +201,33 @@ const acceptTrouble = {
   },
 };
 
+/** errno values of accept(2) that say the process, not one connection, is out of something. */
+const PROCESS_WIDE_ERRNOS = new Set([
+  23, // ENFILE: the system's file table is full
+  24, // EMFILE: this process's descriptors are used up
+  12, // ENOMEM
+  105, // ENOBUFS
+]);
+
+/**
+ * Whether an accept failure is the process's (back off: retrying at once would spin) rather
+ * than one connection's. A peer that reset before its accept completed (ECONNABORTED, or
+ * ENOTCONN when the runtime asks for its address) is that connection's problem alone: the
+ * next accept must run at once, or a burst of resets stalls accepting for everyone.
+ */
+export function isProcessWideAcceptError(error: unknown): boolean {
+  if (
+    error instanceof Deno.errors.NotConnected || error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.ConnectionReset || error instanceof Deno.errors.Interrupted ||
+    error instanceof Deno.errors.WouldBlock || error instanceof Deno.errors.TimedOut
+  ) {
+    return false;
+  }
+  const errno = /\(os error (\d+)\)/.exec(error instanceof Error ? error.message : "")?.[1];
+  // An error that names no errno is not known to be one connection's: back off, to be safe.
+  return errno === undefined || PROCESS_WIDE_ERRNOS.has(Number(errno));
+}
+
 /**
  * Connections counted for the limits. The relays of one process (the reference servers' two)
  * share one, so that --max-connections and --max-per-address bound the process and its
@@ -170,12 +236,18 @@ const acceptTrouble = {
 export class ConnectionCount {
   total = 0;
   readonly perAddress = new Map<string, number>();
+  /** The client memory budget of the process, shared the same way. */
+  readonly memory: ClientMemory;
+
+  constructor(maxClientMemory = DEFAULT_RELAY_OPTIONS.maxClientMemory) {
+    this.memory = new ClientMemory(maxClientMemory);
+  }
 }
 
 /** A relay: one display registry, any number of listeners feeding it. */
 export class Relay {
   readonly options: RelayOptions;
-  readonly fanout = new Fanout();
+  readonly fanout: Fanout;
   #log: Logger;
   #clients = new Set<Client>();
   #count: ConnectionCount;
@@ -186,10 +258,11 @@ export class Relay {
   #tasks = new Set<Promise<void>>();
 
   /** `count` may be shared with other relays, so that the limits bound them together. */
-  constructor(options: Partial<RelayOptions>, log: Logger, count = new ConnectionCount()) {
+  constructor(options: Partial<RelayOptions>, log: Logger, count?: ConnectionCount) {
     this.options = { ...DEFAULT_RELAY_OPTIONS, ...options };
     this.#log = log;
-    this.#count = count;
+    this.#count = count ?? new ConnectionCount(this.options.maxClientMemory);
+    this.fanout = new Fanout(this.#count.memory);
     this.#softTimer = setInterval(() => this.fanout.checkSoftLimits(Date.now()), 1000);
   }
 
@@ -224,6 +297,7 @@ export class Relay {
     clearInterval(this.#softTimer);
     for (const listener of this.#listeners) closeQuietly(listener);
     this.#listeners.clear();
+    this.fanout.close();
     await Promise.all([...this.#clients].map((client) => client.shutdown(SHUTDOWN_GRACE_MS)));
     await Promise.allSettled([...this.#tasks]);
   }
@@ -245,6 +319,10 @@ export class Relay {
       } catch (error) {
         if (this.#closing || !this.#listeners.has(listener)) return;
         if (error instanceof Deno.errors.BadResource) return;
+        if (!isProcessWideAcceptError(error)) {
+          this.#log.debug(`accept of one connection failed: ${describeIoError(error)}`);
+          continue;
+        }
         // Out of descriptors (EMFILE) and the like: say so once per episode, back off, retry.
         acceptTrouble.failed(this.#log, error);
         backoff = Math.min(Math.max(backoff * 2, 10), 1000);
@@ -256,7 +334,7 @@ export class Relay {
   }
 
   #admit(conn: Deno.Conn, tls: boolean): void {
-    const client = new Client(conn, (gone) => this.#forget(gone));
+    const client = new Client(conn, this.#count.memory, (gone) => this.#forget(gone));
     const { maxConnections, maxPerAddress } = this.options;
     const fromAddress = this.#count.perAddress.get(client.address) ?? 0;
     let refusal = "";
@@ -275,6 +353,8 @@ export class Relay {
       return;
     }
     this.#clients.add(client);
+    client.evict = (reason) => this.#end(client, "dropped", reason);
+    this.#count.memory.add(client);
     this.#count.total++;
     this.#count.perAddress.set(client.address, fromAddress + 1);
     this.#log.info(`${client.peer} connected${tls ? " (TLS)" : ""}`);
@@ -283,6 +363,7 @@ export class Relay {
 
   #forget(client: Client): void {
     this.#clients.delete(client);
+    this.#count.memory.delete(client);
     this.#count.total--;
     const left = (this.#count.perAddress.get(client.address) ?? 1) - 1;
     if (left > 0) this.#count.perAddress.set(client.address, left);
@@ -333,6 +414,7 @@ export class Relay {
     } catch (error) {
       if (client.closed) return;
       if (error instanceof ProtocolError) return this.#end(client, "dropped", error.message);
+      if (error instanceof TlsError) return this.#end(client, "dropped", describeIoError(error));
       if (!handshaken) {
         return this.#end(client, "dropped", `TLS handshake failed: ${describeIoError(error)}`);
       }
@@ -351,6 +433,7 @@ export class Relay {
       this.options,
       (reason) => this.#end(client, "dropped", reason),
     );
+    client.holding = () => queue.ownBytes;
     this.fanout.add(queue);
     try {
       // Reading tells us when the display goes away; whatever it sends is ignored.
@@ -371,29 +454,53 @@ export class Relay {
   ): Promise<void> {
     const { maxFrame, frameTimeout, keyboardRate, keyboardBurst } = this.options;
     const decoder = new FrameDecoder({ littleEndian, maxFrame });
-    const buffer = new Uint8Array(KEYBOARD_READ_SIZE);
+    client.holding = () => decoder.reserved;
+    const buffers = new ReadBuffers();
     const onFrameTimeout = expire(`frame not completed within ${frameTimeout} s`);
     let frameTimer: ReturnType<typeof setTimeout> | undefined;
+    /**
+     * Waits without reading. The frame timer stops meanwhile: the rest of the frame may be
+     * waiting in the socket while the server itself is not reading. It starts again after.
+     */
+    const pause = async (until: Promise<unknown>) => {
+      clearTimeout(frameTimer);
+      frameTimer = undefined;
+      await until;
+      if (decoder.buffered > 0) frameTimer = setTimeout(onFrameTimeout, frameTimeout * 1000);
+    };
     // Token bucket: when a keyboard is over its rate, its socket is not read until it is back
     // under, so TCP pushes back on it and nothing is lost.
     let tokens = keyboardBurst;
     let refilled = Date.now();
     try {
       for (;;) {
-        const n = await client.conn.read(buffer);
+        // Most displays behind: the server is the bottleneck; let them catch up first.
+        const ready = this.fanout.ready();
+        if (ready) await pause(ready);
+        if (client.closed) return;
+        const spare = decoder.spare();
+        // A large frame in progress is read into its own buffer; its last bytes, like small
+        // frames, into the read buffer (the small one, if the frame is large: see next()).
+        const target = spare.length >= KEYBOARD_READ_SMALL
+          ? spare
+          : buffers.next(decoder.reserved > KEYBOARD_READ_LARGE);
+        const n = await client.conn.read(target);
         if (n === null) {
           const partial = decoder.buffered > 0 ? " in the middle of a frame" : "";
           return this.#end(client, "disconnected", `closed by peer${partial}`);
         }
+        if (target !== spare) buffers.filled(n);
         let frames: Uint8Array;
         try {
-          frames = decoder.pushFrames(buffer.subarray(0, n));
+          frames = decoder.pushFrames(target.subarray(0, n));
         } catch (error) {
           // Frames sent correctly before the broken one still go out.
           if (error instanceof ProtocolError && error.precedingFrames.length > 0) {
             this.fanout.broadcast(error.precedingFrames, littleEndian);
           }
           throw error;
+        } finally {
+          client.reserve(decoder.reserved);
         }
         // The frame timer runs while a frame is incomplete; each completed frame restarts it.
         if (frameTimer !== undefined && (frames.length > 0 || decoder.buffered === 0)) {
@@ -409,19 +516,54 @@ export class Relay {
           refilled = now;
           tokens -= countFrames(frames, decoder);
           if (tokens < 0) {
-            // The frame timer stops while the server itself is not reading: the rest of the
-            // frame may be waiting in the socket. It starts again once reading resumes.
-            clearTimeout(frameTimer);
-            frameTimer = undefined;
-            await new Promise((r) => setTimeout(r, -tokens * 1000 / keyboardRate));
-            if (decoder.buffered > 0) {
-              frameTimer = setTimeout(onFrameTimeout, frameTimeout * 1000);
-            }
+            await pause(new Promise((r) => setTimeout(r, -tokens * 1000 / keyboardRate)));
           }
         }
       }
     } finally {
       clearTimeout(frameTimer);
+      client.reserve(0);
+      client.holding = () => 0;
+      decoder.release();
+      buffers.release();
+    }
+  }
+}
+
+/**
+ * A keyboard's read buffer: the small one until a read fills it, then the large one until
+ * a read leaves most of it empty, when it is let go again. Each is made when first read
+ * into, so a keyboard whose reads go into its frame's own buffer (spare()) holds neither.
+ */
+class ReadBuffers {
+  #small: Uint8Array<ArrayBuffer> | undefined;
+  #large: Uint8Array<ArrayBuffer> | undefined;
+  #wantLarge = false;
+
+  /**
+   * The buffer for the next read; the small one while the last bytes of a large frame are due
+   * (a keyboard that stops one byte short of it then holds no large buffer beside it).
+   */
+  next(finishingLargeFrame = false): Uint8Array {
+    if (this.#wantLarge && !finishingLargeFrame) {
+      return this.#large ??= new Uint8Array(KEYBOARD_READ_LARGE);
+    }
+    return this.#small ??= new Uint8Array(KEYBOARD_READ_SMALL);
+  }
+
+  /** Frees both buffers at once (see FrameDecoder.release); no read may be pending. */
+  release(): void {
+    for (const buffer of [this.#small, this.#large]) buffer?.buffer.transfer(0);
+    this.#small = this.#large = undefined;
+  }
+
+  /** Adapts to how much the last read of {@linkcode next}'s buffer brought. */
+  filled(n: number): void {
+    if (n === 0) return;
+    if (!this.#wantLarge && n === KEYBOARD_READ_SMALL) this.#wantLarge = true;
+    else if (this.#wantLarge && n < KEYBOARD_READ_SMALL) {
+      this.#wantLarge = false;
+      this.#large = undefined;
     }
   }
 }

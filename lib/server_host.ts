@@ -119,7 +119,7 @@ export class ServerHost {
   ): Promise<ServerHost> {
     const host = new ServerHost();
     // One count for all relays: the limits are the process's.
-    const count = new ConnectionCount();
+    const count = new ConnectionCount(options.maxClientMemory);
     try {
       for (const spec of specs) {
         const relay = new Relay(options, log, count);

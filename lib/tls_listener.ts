@@ -26,7 +26,15 @@
 
 import { Duplex } from "node:stream";
 import tls from "node:tls";
-import { denoError, Inbox, NativeSocket, type NodeError, writeTo } from "./native_socket.ts";
+import {
+  denoError,
+  Inbox,
+  NativeSocket,
+  type NodeError,
+  TlsError,
+  tlsError,
+  writeTo,
+} from "./native_socket.ts";
 
 /** A certificate and key in PEM. */
 export interface TlsKeys {
@@ -38,6 +46,8 @@ export interface TlsKeys {
 const HANDSHAKE_FAILURE_ALERT = Uint8Array.of(0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x0a);
 /** How long a closing connection may take to send its close_notify. */
 const CLOSE_GRACE_MS = 1000;
+/** How long a failed connection may take to send its alert before its sockets close. */
+const ALERT_GRACE_MS = 200;
 /** Bytes read from the TCP connection at a time. */
 const READ_SIZE = 16 * 1024;
 
@@ -125,6 +135,8 @@ export class NodeTlsConn {
   );
   #handshake: Promise<void> | undefined;
   #closed = false;
+  /** Whether the sockets are closed or closing: by close(), or by a TLS error. */
+  #destroyed = false;
   #secure = false;
   #handshakeFailed = false;
   #peerLeft: (error?: Error) => void = () => {};
@@ -174,10 +186,30 @@ export class NodeTlsConn {
     socket.on("end", () => this.#inbox.end());
     socket.on("error", (error: NodeError) => {
       if (!this.#secure) this.#handshakeFailed = true;
+      const fatal = this.#secure ? tlsError(error) : undefined;
+      if (fatal) return this.#abort(fatal);
       this.#inbox.fail(denoError(error));
+    });
+    // After the handshake, node:tls (Deno's, like Node's) gives an error to 'error' listeners
+    // only once the socket's owner has released control of it, as tls.Server does on
+    // 'secure'; a TLSSocket made by hand is never released, so a record it cannot decrypt
+    // shows only as this internal event: rustls sends its alert, and the socket stays open.
+    // Other errors reported this way (a reset underneath) stay as they were: the end follows.
+    socket.on("_tlsError", (error: NodeError) => {
+      const fatal = this.#secure ? tlsError(error) : undefined;
+      if (fatal) this.#abort(fatal);
     });
     socket.on("close", () => this.#inbox.end());
     return socket;
+  }
+
+  /**
+   * A TLS error after the handshake is fatal: read() and write() fail with it from now on, and
+   * the connection closes at once, reader or not, right behind rustls's alert.
+   */
+  #abort(error: TlsError): void {
+    this.#inbox.fail(error);
+    this.#destroy();
   }
 
   /** Resolves once the TLS handshake is complete; rejects if it fails or the peer leaves. */
@@ -206,7 +238,7 @@ export class NodeTlsConn {
 
   /** Sends close_notify and the TCP FIN; resolves once they are written. */
   closeWrite(): Promise<void> {
-    if (this.#closed) return Promise.resolve();
+    if (this.#closed || this.#destroyed) return Promise.resolve();
     const socket = this.#start();
     return new Promise<void>((resolve) => socket.end(resolve));
   }
@@ -229,7 +261,32 @@ export class NodeTlsConn {
     });
   }
 
+  /** Closes the sockets, once: at once, or after a TLS error behind the alert. */
   #destroy(): void {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    const socket = this.#tls;
+    if (!socket || !(this.#inbox.error instanceof TlsError)) return this.#closeSockets();
+    // rustls queues its alert for a bad record, and a TLS socket destroyed now would drop it:
+    // on a native socket, behind a write still under way (the session tickets, just after
+    // the handshake); on the fallback stream, always, as the alert reaches the stream only
+    // after the microtasks that follow the error. So: one turn of the event loop for it to
+    // be queued, then the TLS socket ended (its FIN goes after what it holds), then closed,
+    // or after ALERT_GRACE_MS if the peer does not read.
+    setTimeout(() => {
+      let closed = false;
+      const close = () => {
+        if (closed) return;
+        closed = true;
+        clearTimeout(timer);
+        this.#closeSockets();
+      };
+      const timer = setTimeout(close, ALERT_GRACE_MS);
+      socket.end(close);
+    }, 0);
+  }
+
+  #closeSockets(): void {
     this.#tls?.destroy();
     // A native socket's TLS sends its own alert when a handshake fails.
     if (this.#native) return this.#native.close();
@@ -243,7 +300,7 @@ export class NodeTlsConn {
     if (!this.#handshakeFailed) return closeTcp();
     // A failed handshake gets a fatal alert, as rustls would send, so that a client that
     // spoke plain TCP to this port can tell (node:tls here drops the connection silently).
-    const timer = setTimeout(closeTcp, 200);
+    const timer = setTimeout(closeTcp, ALERT_GRACE_MS);
     this.#tcp.write(HANDSHAKE_FAILURE_ALERT).catch(() => {}).finally(() => {
       clearTimeout(timer);
       closeTcp();

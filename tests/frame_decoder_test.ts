@@ -610,3 +610,52 @@ test("a broken frame carries the valid frames of its chunk, so a relay still del
   assert.deepEqual(error.precedingFrames, concat(JASON_BE, JASON_BE));
   assert.throws(() => decoder.pushFrames(JASON_BE), ProtocolError, "the decoder stays failed");
 });
+
+test("a 64 KiB frame arriving in pieces is held once, in a buffer of its own size", () => {
+  const frame = encodeFrame({ username: "big", time: TIME, text: "x".repeat(65536 - 4 - 32 - 3) });
+  assert.equal(frame.length, 65536);
+  const decoder = new FrameDecoder();
+  assert.equal(decoder.pushFrames(frame.subarray(0, 3)).length, 0);
+  assert.equal(decoder.reserved, 4, "before the length is known, only its 4 bytes");
+  assert.equal(decoder.pushFrames(frame.subarray(3, 1000)).length, 0);
+  assert.equal(decoder.reserved, 65536, "the frame's own size, at once");
+  for (let at = 1000; at < frame.length - 1; at += 7000) {
+    assert.equal(
+      decoder.pushFrames(frame.subarray(at, Math.min(at + 7000, frame.length - 1))).length,
+      0,
+    );
+    assert.equal(decoder.reserved, 65536, "never a second, larger copy while it is assembled");
+  }
+  const out = decoder.pushFrames(frame.subarray(frame.length - 1));
+  assert.deepEqual(out, frame);
+  assert.equal(decoder.reserved, 0, "handed out with the frame, not kept");
+});
+
+test("bytes read into spare() are taken in place, and the frames after them still decode", () => {
+  const big = encodeFrame({ username: "big", time: TIME, text: "y".repeat(20_000) });
+  const decoder = new FrameDecoder();
+  assert.equal(decoder.spare().length, 0, "no frame in progress, no spare");
+  decoder.pushFrames(big.subarray(0, 100));
+  const spare = decoder.spare();
+  assert.equal(spare.length, big.length - 100);
+  spare.set(big.subarray(100, 5000));
+  assert.equal(decoder.pushFrames(spare.subarray(0, 4900)).length, 0);
+  assert.equal(decoder.buffered, 5000);
+  const rest = decoder.spare();
+  rest.set(big.subarray(5000));
+  const out = decoder.pushFrames(rest);
+  assert.deepEqual(out, big);
+  assert.deepEqual(decoder.push(JASON_BE), [JASON]);
+});
+
+test("a huge announced length reserves memory only as its bytes arrive", () => {
+  const decoder = new FrameDecoder({ maxFrame: 2 ** 31 - 1 });
+  const header = new Uint8Array(4);
+  new DataView(header.buffer).setInt32(0, 100_000_000);
+  decoder.pushFrames(header);
+  assert.ok(decoder.reserved <= 4 + 64 * 1024, `reserved ${decoder.reserved} for a 4-byte header`);
+  decoder.pushFrames(new Uint8Array(200_000));
+  assert.ok(decoder.reserved <= 2 * 200_004, `reserved ${decoder.reserved} for 200,004 bytes`);
+  decoder.release();
+  assert.equal(decoder.reserved, 0);
+});

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { generateCertificates } from "../lib/certs.ts";
-import { NativeSocket } from "../lib/native_socket.ts";
+import { NativeSocket, type NodeError, TlsError, tlsError } from "../lib/native_socket.ts";
 import { NodeTlsListener } from "../lib/tls_listener.ts";
 import { bounded, within } from "./helpers/wait.ts";
 
@@ -129,3 +129,49 @@ for (const native of [true, false]) {
       })),
   );
 }
+
+/** An error worded as Deno 2.9's node:tls words them (rustls's message, an OpenSSL-ish code). */
+function nodeError(message: string, code: string): NodeError {
+  return Object.assign(new Error(message), { code });
+}
+
+Deno.test(
+  "tlsError() gives the record errors a client can cause short reasons, and leaves socket errors alone",
+  { permissions: "none" },
+  () => {
+    const cases: [NodeError, string | undefined][] = [
+      [
+        nodeError("cannot decrypt peer's message", "ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE"),
+        "bad record MAC",
+      ],
+      [
+        nodeError(
+          "received corrupt message of type InvalidContentType (SSL routines:ssl3_get_record:wrong version number)",
+          "ERR_SSL_WRONG_VERSION_NUMBER",
+        ),
+        "not a TLS record",
+      ],
+      [
+        nodeError(
+          "received corrupt message of type MessageTooLarge (SSL routines:ssl3_get_record:wrong version number)",
+          "ERR_SSL_WRONG_VERSION_NUMBER",
+        ),
+        "record too large",
+      ],
+      [
+        nodeError("received fatal alert: DecodeError", "ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE"),
+        "received fatal alert: DecodeError",
+      ],
+      [nodeError("read ECONNRESET", "ECONNRESET"), undefined],
+      [new Error("no code at all"), undefined],
+    ];
+    for (const [error, reason] of cases) {
+      const result = tlsError(error);
+      if (reason === undefined) assert.equal(result, undefined, error.message);
+      else {
+        assert.ok(result instanceof TlsError, error.message);
+        assert.equal(result.message, reason);
+      }
+    }
+  },
+);

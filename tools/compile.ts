@@ -21,14 +21,24 @@ export const TARGETS = [
   "x86_64-pc-windows-msvc",
 ] as const;
 
-/** The permission flags and entry file of a `deno run` task command. */
-export function parseRunTask(command: string): { flags: string[]; entry: string } {
+/**
+ * The environment, permission flags and entry file of a `deno run` task command, which may
+ * start with `NAME=value` settings (the server's allocator setting, say).
+ */
+export function parseRunTask(
+  command: string,
+): { env: Record<string, string>; flags: string[]; entry: string } {
   const words = command.trim().split(/\s+/);
+  const env: Record<string, string> = {};
+  while (/^[A-Za-z_][A-Za-z0-9_]*=/.test(words[0] ?? "")) {
+    const [name, ...value] = words.shift()!.split("=");
+    env[name] = value.join("=");
+  }
   if (words[0] !== "deno" || words[1] !== "run") throw new Error(`not a deno run task: ${command}`);
   const flags = words.slice(2).filter((w) => w.startsWith("--"));
   const entry = words.slice(2).find((w) => !w.startsWith("--"));
   if (!entry) throw new Error(`no entry file in task: ${command}`);
-  return { flags, entry };
+  return { env, flags, entry };
 }
 
 function hostTarget(): string {

@@ -1,0 +1,252 @@
+/**
+ * Issue 9, hole 2: a TLS record the server cannot decrypt or parse, arriving after the
+ * handshake, went unnoticed: no log line, no alert seen by the relay, no close; the connection
+ * stayed open for as long as the client kept it. Now it is fatal: the peer gets the alert, the
+ * connection closes at once, and the server logs one line, on both connection paths (native
+ * sockets, and `--no-native-sockets`), for displays and keyboards, before and after identify.
+ *
+ * The client runs node:tls over a stream the test feeds from its own TCP connection, so that
+ * it can also write bytes beneath TLS: a record with a bad MAC, or plain text.
+ */
+
+import assert from "node:assert/strict";
+import { Duplex } from "node:stream";
+import tls from "node:tls";
+import { type CertificateSet, generateCertificates } from "../lib/certs.ts";
+import { encodeIdentify, type Role } from "../lib/identify.ts";
+import { healthyExchange } from "../tools/soak/health.ts";
+import { ServerProcess } from "../tools/soak/server_process.ts";
+import { bounded, within } from "./helpers/wait.ts";
+
+/** How long the server has to log the drop, and the client to see the close. */
+const WITHIN_MS = 2000;
+
+/** The two ways the server can hold a TLS connection. */
+const PATHS = [
+  { label: "native sockets", args: [] as string[] },
+  { label: "--no-native-sockets", args: ["--no-native-sockets"] },
+];
+
+/** What the client writes beneath TLS, the reason the server logs, the alert it sends back. */
+const CORRUPTIONS = [
+  {
+    label: "an application-data record with a bad MAC",
+    bytes: () => Uint8Array.of(0x17, 0x03, 0x03, 0x00, 0x20, ...randomBytes(32)),
+    reason: "bad record MAC",
+    alert: /BadRecordMac/,
+  },
+  {
+    label: "plain text",
+    bytes: () => new TextEncoder().encode("GET / HTTP/1.0\r\n\r\n"),
+    reason: "not a TLS record",
+    alert: /DecodeError/,
+  },
+];
+
+function randomBytes(n: number): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(n));
+}
+
+/** A certificate set written to a temporary directory, removed on dispose. */
+class Certs implements AsyncDisposable {
+  constructor(readonly dir: string, readonly set: CertificateSet) {}
+
+  static async create(): Promise<Certs> {
+    const dir = await Deno.makeTempDir({ prefix: "wirechat-tls-corruption-" });
+    const certs = new Certs(dir, await generateCertificates());
+    await Deno.writeTextFile(certs.cert, certs.set.serverCert);
+    await Deno.writeTextFile(certs.key, certs.set.serverKey);
+    return certs;
+  }
+
+  get cert(): string {
+    return `${this.dir}/server.crt`;
+  }
+
+  get key(): string {
+    return `${this.dir}/server.key`;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await Deno.remove(this.dir, { recursive: true });
+  }
+}
+
+/**
+ * A TLS 1.3 client on a TCP connection the test holds. node:tls writes through the same queue
+ * as {@linkcode UnderTlsClient.beneath}, so bytes written beneath TLS follow TLS's own on the
+ * wire.
+ */
+class UnderTlsClient implements AsyncDisposable {
+  /** This connection as the server's log names it, e.g. "127.0.0.1:40312". */
+  readonly peer: string;
+  /** How the server's side ended, as the TCP reader saw it: "eof", "reset" or an error. */
+  readonly ended: Promise<string>;
+  /** The first error node:tls reported: the server's alert, once it has come. */
+  readonly tlsError: Promise<Error>;
+  #conn: Deno.TcpConn;
+  #tls: tls.TLSSocket;
+  #writing = Promise.resolve();
+  /** TCP reads so far, and who waits for the next one. */
+  #reads = 0;
+  #nextRead: (() => void) | undefined;
+
+  private constructor(conn: Deno.TcpConn, caCert: string) {
+    this.#conn = conn;
+    this.peer = `127.0.0.1:${conn.localAddr.port}`;
+    const stream = new Duplex({
+      read() {},
+      write: (chunk: Uint8Array, _encoding, callback) => {
+        this.#enqueue(chunk).then(() => callback(), callback);
+      },
+    });
+    this.ended = this.#pump(stream);
+    this.#tls = tls.connect({ socket: stream, servername: "localhost", ca: caCert });
+    // Listened to for the connection's life: an 'error' nobody listens to would throw.
+    this.tlsError = new Promise((resolve) => this.#tls.on("error", resolve));
+  }
+
+  /** Connects and completes the handshake, on the server's side too. */
+  static async connect(port: number, caCert: string): Promise<UnderTlsClient> {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const client = new UnderTlsClient(conn, caCert);
+    try {
+      await within(WITHIN_MS, "the TLS handshake", client.#handshake());
+    } catch (error) {
+      await client[Symbol.asyncDispose]();
+      throw error;
+    }
+    return client;
+  }
+
+  /** Sends `bytes` through TLS. */
+  send(bytes: Uint8Array): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#tls.write(bytes, (error) => error ? reject(error) : resolve());
+    });
+  }
+
+  /** Writes `bytes` straight to the TCP connection, after whatever TLS has written. */
+  beneath(bytes: Uint8Array): Promise<void> {
+    return this.#enqueue(bytes);
+  }
+
+  async #handshake(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.#tls.once("secureConnect", resolve);
+      this.#tls.once("error", reject);
+    });
+    // In TLS 1.3 the client is done before the server: its Finished goes out after
+    // 'secureConnect'. The server sends its session tickets once it has that Finished, so the
+    // next bytes to arrive say that the server's handshake is complete too.
+    const reads = this.#reads;
+    while (this.#reads === reads) await new Promise<void>((resolve) => this.#nextRead = resolve);
+  }
+
+  #enqueue(bytes: Uint8Array): Promise<void> {
+    const done = this.#writing.then(async () => {
+      for (let at = 0; at < bytes.length;) at += await this.#conn.write(bytes.subarray(at));
+    });
+    this.#writing = done.catch(() => {});
+    return done;
+  }
+
+  async #pump(stream: Duplex): Promise<string> {
+    const buffer = new Uint8Array(64 * 1024);
+    try {
+      for (;;) {
+        const n = await this.#conn.read(buffer);
+        this.#reads++;
+        this.#nextRead?.();
+        if (n === null) {
+          stream.push(null);
+          return "eof";
+        }
+        stream.push(buffer.slice(0, n));
+      }
+    } catch (error) {
+      this.#reads++;
+      this.#nextRead?.();
+      if (error instanceof Deno.errors.ConnectionReset) return "reset";
+      return `error: ${error}`;
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#tls.destroy();
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed.
+    }
+    await this.ended;
+    await this.#writing;
+  }
+}
+
+/** One case: connect, maybe identify, corrupt, and check the drop, the close and the alert. */
+async function corruptAndCheck(
+  server: ServerProcess,
+  caCert: string,
+  role: Role,
+  identify: boolean,
+  corruption: typeof CORRUPTIONS[number],
+): Promise<void> {
+  const port = server.endpoints[0].port;
+  await using client = await UnderTlsClient.connect(port, caCert);
+  const peer = client.peer.replaceAll(".", "\\.");
+  const endings = server.log.collect((line) => line.includes(`${client.peer} `));
+  if (identify) {
+    const identified = server.log.waitFor(new RegExp(` ${peer} identified as ${role}$`), 5000);
+    await client.send(encodeIdentify(role));
+    await identified;
+  }
+  const logged = identify ? role : "unidentified";
+  const dropped = server.log.waitFor(
+    new RegExp(` ${peer} dropped \\(${logged}\\): TLS error: ${corruption.reason}$`),
+    WITHIN_MS,
+  );
+  await client.beneath(corruption.bytes());
+  await dropped;
+  const ending = await within(WITHIN_MS, "the client seeing the close", client.ended);
+  assert.match(ending, /^(eof|reset)$/);
+  const alert = await within(WITHIN_MS, "the client seeing an alert", client.tlsError);
+  assert.match(alert.message, corruption.alert);
+  const token = `${role}-${identify}-${corruption.reason}`.replaceAll(" ", "-");
+  assert.equal(
+    await healthyExchange({ port, tls: true, caCert }, token, 2000),
+    "",
+    "a healthy exchange afterwards",
+  );
+  const lines = endings.filter((line) => / (dropped|disconnected) /.test(line));
+  assert.equal(lines.length, 1, `one line for the connection's end, got:\n${lines.join("\n")}`);
+}
+
+for (const path of PATHS) {
+  Deno.test(
+    `a corrupted TLS record after the handshake drops the connection at once, with an alert and one log line (${path.label})`,
+    bounded(30_000, async (t) => {
+      await using certs = await Certs.create();
+      await using server = await ServerProcess.start([
+        "--port",
+        "0",
+        "--cert",
+        certs.cert,
+        "--key",
+        certs.key,
+        ...path.args,
+      ]);
+      for (const role of ["display", "keyboard"] as const) {
+        for (const identify of [false, true]) {
+          for (const corruption of CORRUPTIONS) {
+            await t.step(
+              `${corruption.label}, ${identify ? "after" : "instead of"} identify, as a ${role}`,
+              () => corruptAndCheck(server, certs.set.caCert, role, identify, corruption),
+            );
+          }
+        }
+      }
+      assert.deepEqual(server.log.crashes, []);
+    }),
+  );
+}
