@@ -1,29 +1,54 @@
 /**
- * `deno task fuzz-server [--seconds N] [--seed S] [--connections C]`: runs the real server and
- * throws random and mutated bytes at it from many connections at once, on its plain and TLS
- * ports: valid, mutated and random identify codes, then valid frames, frames with one rule
- * broken, mutations of valid frames and pure noise, in random chunks at random pace. Then it
- * checks that the server is alive, relays a healthy exchange on both ports, holds no more
- * descriptors than before, has "Uncaught" nowhere in its stderr, and exits 0 on SIGTERM.
+ * `deno task fuzz-server [--seconds N] [--seed S] [--connections C] [--no-native-sockets]`:
+ * runs the real server and throws random and mutated bytes at it from many connections at
+ * once, on its plain and TLS ports: valid, mutated and random identify codes, then valid
+ * frames, frames with one rule broken, mutations of valid frames and pure noise, in random
+ * chunks at random pace. Some connections complete a TLS handshake and identify, then write
+ * beneath TLS on the TCP connection: a replayed or mutated record of their own, a record with
+ * a bad MAC, plain text, random bytes; the server must end those that break a record at once.
+ * Every few seconds a storm of connections reset the moment they are made hits one of the
+ * listeners, and a fresh display and keyboard must then exchange a message within 1 s. At the
+ * end it checks that the server is alive, relays a healthy exchange on both ports, holds no
+ * more descriptors than before, never complained about accepting, has "Uncaught" nowhere in
+ * its stderr, and exits 0 on SIGTERM.
  *
  * @module
  */
 
 import { encodeIdentify } from "../../lib/identify.ts";
-import { healthyExchange } from "../soak/health.ts";
-import { closeQuietly, dial, sleep, type Target, tryWrite } from "../soak/net.ts";
-import { ServerProcess } from "../soak/server_process.ts";
+import { timedExchange } from "../soak/health.ts";
+import {
+  BENEATH_TLS,
+  closeQuietly,
+  dial,
+  resetStorm,
+  sleep,
+  type Target,
+  TlsBeneath,
+  tryWrite,
+} from "../soak/net.ts";
+import { hasProc, type ProcStats, ServerProcess } from "../soak/server_process.ts";
 import { writeThrowawayCerts } from "../throwaway_certs.ts";
 import { concat, malformedFrame, mutate, randomFrames } from "./frames.ts";
 import { freshSeed, Prng } from "./prng.ts";
 import { numberOption, parseProgramOptions, runTool, stringOption } from "../../lib/args.ts";
 
 const USAGE = `Usage: deno task fuzz-server [--seconds N] [--seed S] [--connections C] [--out DIR]
+                             [--no-native-sockets]
 
 Throws random and mutated bytes at a running server from C connections at once (default 32)
-for N seconds (default 60), then checks it is alive, relays a healthy exchange on its plain
-and TLS ports, holds no more descriptors than before, and never printed "Uncaught".
-Writes the server's log to DIR/server.log (default bench-results/fuzz-server).`;
+for N seconds (default 60), some of them beneath TLS after a handshake, with a storm of
+connections reset at once every few seconds (each followed by a healthy exchange within
+1 s); then checks it is alive, relays a healthy exchange on its plain and TLS ports, holds
+no more descriptors than before, never complained about accepting, and never printed
+"Uncaught". --no-native-sockets runs the server with that option (every connection on
+Deno's own sockets). Writes the server's log to DIR/server.log (default
+bench-results/fuzz-server).`;
+
+/** Connections in a reset storm. */
+const STORM_SIZE = 300;
+/** Lines at error or warn level about accepting: a failed accept is one connection's business. */
+const ACCEPT_COMPLAINT = /^\S+ (error|warn) .*accept/;
 
 /** What the fuzzer sent, and what the server did about it. */
 interface Counts {
@@ -32,7 +57,14 @@ interface Counts {
   closedByServer: number;
   closedByUs: number;
   connectFailures: number;
+  /** Sessions that wrote beneath TLS, by what they wrote. */
+  beneath: Map<string, { runs: number; ended: number; kept: number; keptBroken: number }>;
 }
+
+/** Ways of breaking a TLS session from beneath, beyond BENEATH_TLS's. */
+const MUTATIONS = ["a replayed record of its own", "a record of its own with bits flipped"];
+/** Not sure to break the session (a plausible record header makes the server wait). */
+const RANDOM_BYTES = "random bytes";
 
 /** The opening bytes: usually a valid identify code, sometimes a broken one. */
 function opening(rng: Prng, littleEndian: boolean): Uint8Array {
@@ -107,6 +139,98 @@ async function session(rng: Prng, targets: Target[], counts: Counts): Promise<vo
   await reading;
 }
 
+/**
+ * One TLS session that handshakes and identifies, sends a few pieces through TLS, then writes
+ * beneath TLS. What is sure to break a record must end the session within 3 s.
+ */
+async function beneathSession(rng: Prng, tls: Target, counts: Counts): Promise<void> {
+  let session: TlsBeneath;
+  try {
+    session = await TlsBeneath.connect(tls, 5000);
+  } catch {
+    counts.connectFailures++;
+    return;
+  }
+  counts.connections++;
+  const littleEndian = rng.chance(0.5);
+  await session.writeTls(opening(rng, littleEndian));
+  for (let i = rng.int(3); i > 0; i--) await session.writeTls(piece(rng, littleEndian));
+  const ways = [...Object.keys(BENEATH_TLS), ...MUTATIONS, RANDOM_BYTES];
+  const way = rng.pick(ways);
+  const records = session.lastRecords;
+  let bytes: Uint8Array;
+  if (way === MUTATIONS[0] && records) {
+    bytes = records;
+  } else if (way === MUTATIONS[1] && records && records.length > 5) {
+    // Flips inside the first record's body: a flipped length would only make the server wait.
+    bytes = records.slice();
+    const end = Math.min(bytes.length, 5 + ((bytes[3] << 8) | bytes[4]));
+    for (let i = rng.range(1, 4); i > 0; i--) bytes[rng.range(5, end - 1)] ^= 1 << rng.int(8);
+  } else if (way in BENEATH_TLS) {
+    bytes = BENEATH_TLS[way]((n) => rng.bytes(n));
+  } else {
+    bytes = rng.bytes(rng.range(1, 512));
+  }
+  const name = records || !MUTATIONS.includes(way) ? way : RANDOM_BYTES;
+  const entry = counts.beneath.get(name) ?? { runs: 0, ended: 0, kept: 0, keptBroken: 0 };
+  counts.beneath.set(name, entry);
+  entry.runs++;
+  // A session the server already ended (a broken opening) proves nothing here.
+  const already = await session.waitEnded(0);
+  await session.writeRaw(bytes);
+  counts.bytes += bytes.length;
+  const how = await session.waitEnded(name === RANDOM_BYTES ? rng.int(500) : 3000);
+  session.destroy();
+  if (how !== "open") {
+    entry.ended++;
+    counts.closedByServer++;
+  } else {
+    entry.kept++;
+    counts.closedByUs++;
+    if (name !== RANDOM_BYTES && already === "open") entry.keptBroken++;
+  }
+}
+
+/**
+ * Every `everyMs`, a storm of connections reset the moment they are made on one of the
+ * listeners, then a healthy exchange of 1 s at most on that listener and on the plain and the
+ * TLS port.
+ */
+async function storms(
+  rng: Prng,
+  listeners: (Target & { label: string })[],
+  health: Target[],
+  until: () => boolean,
+  everyMs: number,
+  failures: string[],
+): Promise<string[]> {
+  const summaries: string[] = [];
+  while (!until()) {
+    await sleep(everyMs / 2 + rng.int(everyMs));
+    if (until()) break;
+    const listener = rng.pick(listeners);
+    const storm = await resetStorm(listener.port, STORM_SIZE);
+    // The listener stormed, and the plain and TLS ports checked at the end.
+    const targets = [listener, ...health.filter((t) => t.port !== listener.port)];
+    const checks = await Promise.all(
+      targets.map((target, i) =>
+        timedExchange(target, `after-storm-${summaries.length}-${i}`, 1000)
+      ),
+    );
+    const slowest = Math.max(...checks.map((c) => c.ms));
+    const problems = checks.filter((c) => c.problem).map((c) => c.problem);
+    summaries.push(
+      `${listener.label}: ${storm.count} reset in ${storm.ms.toFixed(0)} ms, healthy after in ${
+        slowest.toFixed(0)
+      } ms${problems.length ? " FAILED" : ""}`,
+    );
+    for (const problem of problems) {
+      failures.push(`no healthy exchange after a reset storm on the ${listener.label}: ${problem}`);
+    }
+  }
+  return summaries;
+}
+
 /** Runs the server fuzzer; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   const values = parseProgramOptions(args, {
@@ -114,6 +238,7 @@ export async function main(args: string[]): Promise<number> {
     seed: { type: "string" },
     connections: { type: "string" },
     out: { type: "string" },
+    "no-native-sockets": { type: "boolean" },
     help: { type: "boolean", short: "h" },
   });
   if (values === "help") {
@@ -126,6 +251,10 @@ export async function main(args: string[]): Promise<number> {
   const out = stringOption(values, "out", "bench-results/fuzz-server");
   const rng = new Prng(seed);
   const certs = await writeThrowawayCerts(`${out}/certs`);
+  const nativeOff = values["no-native-sockets"] === true;
+  if (nativeOff && !(await ServerProcess.help()).includes("--no-native-sockets")) {
+    throw new Error("this server has no --no-native-sockets option");
+  }
   const serverArgs = [
     "--certs",
     `${out}/certs`,
@@ -135,6 +264,7 @@ export async function main(args: string[]): Promise<number> {
     "2",
     "--handshake-timeout",
     "2",
+    ...(nativeOff ? ["--no-native-sockets"] : []),
   ];
   const server = await ServerProcess.startReference(
     serverArgs,
@@ -145,7 +275,11 @@ export async function main(args: string[]): Promise<number> {
   const tls: Target = { port: server.port("full TLS server"), tls: true, caCert: certs.caCert };
   // Noise on the TLS port both before the handshake (raw) and inside it.
   const targets = [plain, plain, plain, plain, plain, plain, { ...tls, tls: false }, tls];
-  console.log(`fuzz-server: ${seconds} s, ${workers} connections at once, seed ${seed}`);
+  console.log(
+    `fuzz-server: ${seconds} s, ${workers} connections at once, seed ${seed}${
+      nativeOff ? ", native sockets off" : ""
+    }`,
+  );
   const failures: string[] = [];
   const counts: Counts = {
     connections: 0,
@@ -153,26 +287,53 @@ export async function main(args: string[]): Promise<number> {
     closedByServer: 0,
     closedByUs: 0,
     connectFailures: 0,
+    beneath: new Map(),
   };
+  // On Linux a failed /proc read fails the run; the check that needed it is then skipped.
+  const stats = async (): Promise<ProcStats | undefined> => {
+    try {
+      return await server.stats();
+    } catch (error) {
+      failures.push(`the server's /proc figures could not be read: ${(error as Error).message}`);
+      return undefined;
+    }
+  };
+  const complaints = server.log.collect((line) => ACCEPT_COMPLAINT.test(line));
+  let stormSummaries: string[] = [];
   try {
-    const before = await server.stats();
+    const before = await stats();
     const deadline = performance.now() + seconds * 1000;
+    const over = () => performance.now() >= deadline || server.exited;
+    const listeners = server.endpoints.map(({ label, port, tls: isTls }) => ({
+      label,
+      port,
+      tls: isTls,
+      caCert: isTls ? certs.caCert : undefined,
+    }));
+    const stormsDone = storms(rng.fork(), listeners, [plain, tls], over, 4000, failures);
     await Promise.all(Array.from({ length: workers }, async () => {
       const mine = rng.fork();
-      while (performance.now() < deadline && !server.exited) {
-        await session(mine, targets, counts);
+      while (!over()) {
+        // One session in eight writes beneath TLS after a handshake.
+        if (mine.chance(0.125)) await beneathSession(mine, tls, counts);
+        else await session(mine, targets, counts);
       }
     }));
+    stormSummaries = await stormsDone;
     if (server.exited) failures.push("the server process ended during the fuzzing");
+    const healthy: string[] = [];
     for (const [name, target] of [["plain", plain], ["TLS", tls]] as const) {
-      const problem = await healthyExchange(target, `after fuzzing (${name})`);
+      const { problem, ms } = await timedExchange(target, `after fuzzing (${name})`, 1000);
+      healthy.push(`${name} ${problem ? "FAILED" : `${ms.toFixed(0)} ms`}`);
       if (problem) failures.push(`a healthy ${name} exchange failed afterwards: ${problem}`);
     }
-    let after = await server.stats();
+    console.log(`  healthy exchange afterwards: ${healthy.join(", ")}`);
+    let after = await stats();
     for (let i = 0; i < 40 && before && after && after.fds > before.fds; i++) {
       await sleep(250);
-      after = await server.stats();
+      after = await stats();
     }
+    if (!hasProc()) console.log("  /proc is absent: the descriptor check is skipped");
     if (before && after) {
       console.log(
         `  server: fds ${before.fds} before, ${after.fds} after; peak RSS ${
@@ -187,6 +348,11 @@ export async function main(args: string[]): Promise<number> {
     const status = await server.stop();
     if (status.code !== 0) failures.push(`the server exited with status ${status.code} on SIGTERM`);
   }
+  if (complaints.length > 0) {
+    failures.push(
+      `the server complained about accepting (${complaints.length} lines): ${complaints[0]}`,
+    );
+  }
   if (server.log.crashes.length > 0) {
     failures.push(
       `the server's stderr shows a crash: ${server.log.crashes.slice(0, 3).join(" | ")}`,
@@ -197,6 +363,23 @@ export async function main(args: string[]): Promise<number> {
       `${counts.closedByServer} ended by the server, ${counts.closedByUs} by the fuzzer` +
       (counts.connectFailures ? `, ${counts.connectFailures} connects refused` : ""),
   );
+  for (const [way, entry] of counts.beneath) {
+    console.log(
+      `  beneath TLS, ${way}: ${entry.runs} sessions, ${entry.ended} ended by the server, ` +
+        `${entry.kept} still open when the fuzzer left`,
+    );
+    if (entry.keptBroken > 0) {
+      failures.push(
+        `the server kept ${entry.keptBroken} of ${entry.runs} TLS sessions open 3 s after ` +
+          `${way} beneath TLS`,
+      );
+    }
+  }
+  console.log(
+    `  reset storms (${STORM_SIZE} connections each): ${stormSummaries.length}${
+      stormSummaries.length ? `: ${stormSummaries.join("; ")}` : ""
+    }`,
+  );
   console.log("  the server's verdicts, by reason:");
   const reasons = [...server.log.dropReasons].sort((a, b) => b[1] - a[1]);
   for (const [reason, count] of reasons.slice(0, 25)) console.log(`    ${count}\t${reason}`);
@@ -204,7 +387,11 @@ export async function main(args: string[]): Promise<number> {
   if (failures.length > 0) {
     console.log("fuzz-server: FAILED");
     for (const failure of failures) console.log(`  - ${failure}`);
-    console.log(`  replay: deno task fuzz-server --seconds ${seconds} --seed ${seed}`);
+    console.log(
+      `  replay: deno task fuzz-server --seconds ${seconds} --seed ${seed}${
+        nativeOff ? " --no-native-sockets" : ""
+      }`,
+    );
     return 1;
   }
   console.log("fuzz-server: OK, the server stayed up, relays, and released every connection");

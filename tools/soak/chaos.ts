@@ -2,8 +2,9 @@
  * Everything the soak throws at the server besides its steady clients: churn (clients that
  * come and go, by clean close, reset and half-close), slow displays, hostile clients (garbage,
  * every malformed-frame kind, slow-loris identify and frame, garbage and stalled TLS
- * handshakes) and connection floods above the limit. Each run of a scenario is judged by what
- * the server did to it, and tallied.
+ * handshakes, bytes written beneath an established TLS session) and connection floods above
+ * the limit. Each run of a scenario is judged by what the server did to it, and tallied; every
+ * few seconds a kind is followed by a healthy exchange (health.ts).
  *
  * @module
  */
@@ -13,7 +14,9 @@ import { FrameDecoder } from "../../lib/frame_decoder.ts";
 import { encodeIdentify } from "../../lib/identify.ts";
 import { concat, malformedFrames, randomFrames } from "../fuzz/frames.ts";
 import type { Prng } from "../fuzz/prng.ts";
+import type { HealthRecord } from "./health.ts";
 import {
+  BENEATH_TLS,
   closeQuietly,
   dial,
   type Ending,
@@ -21,6 +24,7 @@ import {
   sendThenReset,
   sleep,
   type Target,
+  TlsBeneath,
   tryWrite,
 } from "./net.ts";
 import type { ServerLog } from "./server_process.ts";
@@ -44,7 +48,15 @@ export interface ChaosContext {
   deadline: number;
   tally: Tally;
   floods: FloodWindows;
+  /** Healthy exchanges after each kind of attack, if the run checks them. */
+  health?: HealthRecord;
 }
+
+/** A kind of attack in the mix is followed by a healthy exchange at most this often. */
+export const HEALTH_EVERY_MS = 4_000;
+
+/** The health check's name for every kind of malformed frame together. */
+export const MALFORMED_KINDS = "hostile: malformed frames (every kind)";
 
 /** One scenario's runs: how many, which outcomes, and what failed. */
 export interface ScenarioCount {
@@ -317,6 +329,14 @@ export const QUICK_HOSTILE: Record<string, Scenario> = {
     judgeClose(ctx, name, started, await readUntilClosed(conn, max + 2000), 0, max);
   },
 
+  async "hostile: TLS keyboard, bytes beneath TLS"(ctx, rng) {
+    await bytesBeneathTls(ctx, rng, "keyboard");
+  },
+
+  async "hostile: TLS display, bytes beneath TLS"(ctx, rng) {
+    await bytesBeneathTls(ctx, rng, "display");
+  },
+
   async "hostile: TLS client on the plain port"(ctx) {
     const name = "hostile: TLS client on the plain port";
     const started = performance.now();
@@ -330,6 +350,68 @@ export const QUICK_HOSTILE: Record<string, Scenario> = {
     }
   },
 };
+
+/**
+ * A TLS client that identifies (a keyboard sends a frame or two as well), then writes bytes
+ * on the TCP connection beneath TLS: a record with a bad MAC, plain text, a record too long
+ * or of no TLS type. The server must drop it at once, logging a TLS error.
+ */
+async function bytesBeneathTls(ctx: ChaosContext, rng: Prng, role: "keyboard" | "display") {
+  const name = `hostile: TLS ${role}, bytes beneath TLS`;
+  const started = performance.now();
+  let session: TlsBeneath;
+  try {
+    session = await TlsBeneath.connect(ctx.tls, PROMPT_MS);
+  } catch (error) {
+    const flood = ctx.floods.overlaps(started, performance.now());
+    return ctx.tally.record(
+      name,
+      flood ? "refused during a flood" : `connect failed: ${error}`,
+      flood,
+    );
+  }
+  const peer = `127\\.0\\.0\\.1:${session.localPort}`;
+  const identified = ctx.log.waitFor(new RegExp(`${peer} identified as ${role}`), PROMPT_MS)
+    .then(() => true, () => false);
+  const logged = ctx.log.waitFor(
+    new RegExp(`${peer} (dropped|disconnected) \\(\\w+\\): `),
+    2 * PROMPT_MS + 2000,
+  ).catch(() => "");
+  const littleEndian = rng.chance(0.5);
+  const frames = role === "keyboard"
+    ? randomFrames(rng, rng.int(3), littleEndian, 1024)
+    : new Uint8Array(0);
+  await session.writeTls(concat([encodeIdentify(role, littleEndian), frames]));
+  if (!(await identified)) {
+    session.destroy();
+    const flood = ctx.floods.overlaps(started, performance.now());
+    const outcome = flood ? "refused during a flood" : "not identified within 3 s";
+    return ctx.tally.record(name, outcome, flood, await logged);
+  }
+  const [variant, make] = rng.pick(Object.entries(BENEATH_TLS));
+  const sent = performance.now();
+  await session.writeRaw(make((n) => rng.bytes(n)));
+  const how = await session.waitEnded(PROMPT_MS + 2000);
+  const took = performance.now() - sent;
+  session.destroy();
+  const line = await logged;
+  const reason = /\): (.*)$/.exec(line)?.[1] ?? "no log line";
+  if (how === "open") {
+    return ctx.tally.record(name, `still open ${(took / 1000).toFixed(1)} s later`, false, variant);
+  }
+  if (took > PROMPT_MS) {
+    return ctx.tally.record(name, `closed after ${(took / 1000).toFixed(1)} s`, false, variant);
+  }
+  if (!/ dropped \((keyboard|display)\): TLS error: /.test(line)) {
+    return ctx.tally.record(
+      name,
+      "closed, but not logged as a TLS error",
+      false,
+      `${variant}: ${reason}`,
+    );
+  }
+  ctx.tally.record(name, "dropped at once for a TLS error", true);
+}
 
 /** Clients that stall; the server should end each of them at its time limit. */
 export const SLOW_HOSTILE: Record<string, Scenario> = {
@@ -400,6 +482,7 @@ export async function malformedSweep(ctx: ChaosContext, rng: Prng): Promise<void
         const good = randomFrames(rng, rng.int(3), littleEndian, 1024);
         await tryWrite(conn, concat([encodeIdentify("keyboard", littleEndian), good, bad.bytes]));
         judgeClose(ctx, name, started, await readUntilClosed(conn, PROMPT_MS + 2000), 0, PROMPT_MS);
+        await ctx.health?.sometimes(MALFORMED_KINDS, HEALTH_EVERY_MS);
       }
     }
   }
@@ -407,7 +490,8 @@ export async function malformedSweep(ctx: ChaosContext, rng: Prng): Promise<void
 
 /**
  * Runs `scenarios`, picked at random, one after another until the deadline, with a random
- * pause of up to `pauseMs` between them.
+ * pause of up to `pauseMs` between them; now and then a scenario is followed by a healthy
+ * exchange, recorded under its name.
  */
 export async function worker(
   ctx: ChaosContext,
@@ -415,13 +499,15 @@ export async function worker(
   scenarios: Record<string, Scenario>,
   pauseMs = 0,
 ): Promise<void> {
-  const list = Object.values(scenarios);
+  const list = Object.entries(scenarios);
   while (performance.now() < ctx.deadline) {
+    const [name, scenario] = rng.pick(list);
     try {
-      await rng.pick(list)(ctx, rng);
+      await scenario(ctx, rng);
     } catch (error) {
       ctx.tally.record("chaos client error", String(error), false);
     }
+    await ctx.health?.sometimes(name, HEALTH_EVERY_MS);
     if (pauseMs) await sleep(rng.int(pauseMs));
   }
 }
@@ -462,12 +548,18 @@ export async function slowDisplays(
       );
       drops.push(performance.now() - started);
       const why = /too slow: (unsent backlog (above|\d+))/.exec(line)?.[1] ?? line;
+      // The biggest holder of memory goes first when the server is over its client memory
+      // budget: a display that never reads may be that.
+      const budget = /over the client memory budget/.test(line);
       ctx.tally.record(
         name,
-        `dropped: ${why.startsWith("unsent backlog above") ? "soft limit" : "hard limit"}`,
-        /too slow/.test(line),
+        budget
+          ? "dropped: over the client memory budget"
+          : `dropped: ${why.startsWith("unsent backlog above") ? "soft limit" : "hard limit"}`,
+        /too slow/.test(line) || budget,
         line,
       );
+      await ctx.health?.sometimes(name, HEALTH_EVERY_MS);
     } catch {
       ctx.tally.record(name, "still connected at the end of the run", true);
     }
@@ -480,7 +572,8 @@ export async function slowDisplays(
 
 /**
  * Opens more connections than the server's limit, as fast as it can, and checks that the
- * server refuses the excess at once; then lets them all go.
+ * server refuses the excess at once; then lets them all go, and checks that a fresh pair is
+ * served within the health check's limit.
  */
 export async function flood(ctx: ChaosContext, extra: number, tls = false): Promise<string> {
   const name = `flood: connections above the limit${tls ? " (TLS port)" : ""}`;
@@ -489,6 +582,7 @@ export async function flood(ctx: ChaosContext, extra: number, tls = false): Prom
   const count = ctx.maxConnections + extra;
   ctx.floods.begin();
   const conns: Deno.Conn[] = [];
+  let summary = "";
   try {
     for (let i = 0; i < count; i += 50) {
       const batch = await Promise.allSettled(
@@ -500,18 +594,18 @@ export async function flood(ctx: ChaosContext, extra: number, tls = false): Prom
     const endings = await Promise.all(conns.map((conn) => readUntilClosed(conn, 500)));
     const refused = endings.filter((e) => e.how === "eof" || e.how === "reset").length;
     const held = endings.filter((e) => e.how === "open").length;
-    const summary = `${
-      tls ? "TLS port: " : ""
-    }${count} opened, ${refused} refused at once, ${held} held`;
+    summary = `${tls ? "TLS port: " : ""}${count} opened, ${refused} refused at once, ${held} held`;
     ctx.tally.record(
       name,
       "excess refused",
       refused >= extra && held <= ctx.maxConnections,
       summary,
     );
-    return summary;
   } finally {
     for (const conn of conns) closeQuietly(conn);
     ctx.floods.end();
   }
+  // Once its connections are let go, the server must serve a newcomer at once.
+  await ctx.health?.after(name, true);
+  return summary;
 }

@@ -2,9 +2,12 @@
  * `deno task soak [--seconds N]`: runs the real server as a process and, for N seconds, all
  * at once: steady keyboards and displays that check every message arrives, in order and
  * intact; churn; slow displays; hostile clients; floods above the connection limit; and a
- * certificate reload by SIGHUP. Then it checks that nothing was lost, that the server's peak
- * memory stayed under a bound, that its descriptors came back to where they were, that it is
- * idle when idle, and that it still accepts and relays. Exit status 1 if any check fails.
+ * certificate reload by SIGHUP. Then, one at a time: keyboards holding partial frames, a
+ * server behind many fast displays, and storms of connections reset at once (hunt.ts). After
+ * every kind of attack a fresh display and keyboard must exchange a message within 1 s.
+ * Then it checks that nothing was lost, that the server's peak memory stayed under a bound,
+ * that its descriptors came back to where they were, that it is idle when idle, and that it
+ * still accepts and relays. Exit status 1 if any check fails.
  *
  * @module
  */
@@ -16,6 +19,7 @@ import {
   CHURN,
   flood,
   FloodWindows,
+  MALFORMED_KINDS,
   malformedSweep,
   QUICK_HOSTILE,
   SLOW_HOSTILE,
@@ -24,25 +28,44 @@ import {
   type Timeouts,
   worker,
 } from "./chaos.ts";
-import { healthyExchange } from "./health.ts";
+import { HealthRecord } from "./health.ts";
+import {
+  type HuntContext,
+  partialFramesPhase,
+  type PhaseResult,
+  resetStormPhase,
+  serverBehindPhase,
+} from "./hunt.ts";
 import { sleep, type Target } from "./net.ts";
-import { type ProcStats, ServerProcess } from "./server_process.ts";
+import { hasProc, type ProcStats, ServerProcess } from "./server_process.ts";
 import { writeThrowawayCerts } from "../throwaway_certs.ts";
 import { SteadyDisplay, SteadyKeyboard } from "./steady.ts";
 import { numberOption, parseProgramOptions, runTool, stringOption } from "../../lib/args.ts";
 
 const USAGE = `Usage: deno task soak [--seconds N] [--seed S] [--max-rss MIB] [--out DIR]
+                      [--no-native-sockets]
 
 Runs the server under steady load, churn, slow and hostile clients and connection floods for
-N seconds (default 60), then checks: nothing lost, peak RSS under MIB (default 256), open
+N seconds (default 60); then, one at a time, keyboards holding partial frames, a server
+behind 50 fast displays (plain, then TLS), and storms of connections reset at once (plain,
+then TLS). After every kind of attack a fresh display and keyboard must exchange a message
+within 1 s. At the end it checks: nothing lost, peak RSS under MIB (default 256), open
 descriptors back to the baseline, no CPU spin when idle, and the server still relays.
 Writes DIR/report.json and DIR/server.log (default bench-results/soak).
+
+--no-native-sockets runs the server with that option: every connection on Deno's own
+sockets, the fallback path, so that both paths can be soaked.
 
 The server's time limits are scaled down for short runs so that each is hit several times;
 from --seconds 240 on, the server runs with its defaults (but --max-connections 300).`;
 
 /** Connections the soak's server allows, so that a flood above it stays cheap. */
 const MAX_CONNECTIONS = 300;
+/**
+ * The soak server's --max-client-memory: well above what the mix holds (the displays that
+ * never read share what they hold), well below what the partial-frames phase would.
+ */
+const CLIENT_MEMORY = 8 * 1024 * 1024;
 
 /** The server's time limits for a run of `seconds`: the defaults, or shorter for short runs. */
 export function timeoutsFor(seconds: number): Timeouts {
@@ -59,6 +82,10 @@ export function timeoutsFor(seconds: number): Timeouts {
 
 const mib = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
 
+/** Names of the healthy exchanges that follow no one kind of attack. */
+const END_OF_MIX = "the whole mix, at its end";
+const END_OF_SOAK = "the end of the soak";
+
 /** Runs the soak; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   const values = parseProgramOptions(args, {
@@ -66,6 +93,7 @@ export async function main(args: string[]): Promise<number> {
     seed: { type: "string" },
     "max-rss": { type: "string" },
     out: { type: "string" },
+    "no-native-sockets": { type: "boolean" },
     help: { type: "boolean", short: "h" },
   });
   if (values === "help") {
@@ -79,6 +107,13 @@ export async function main(args: string[]): Promise<number> {
   const rng = new Prng(seed);
   const timeouts = timeoutsFor(seconds);
   const certs = await writeThrowawayCerts(`${out}/certs`);
+  const nativeOff = values["no-native-sockets"] === true;
+  // A server from before an option existed is still soaked, and the check that needs it fails.
+  const serverHelp = await ServerProcess.help();
+  if (nativeOff && !serverHelp.includes("--no-native-sockets")) {
+    throw new Error("this server has no --no-native-sockets option");
+  }
+  const clientMemory = serverHelp.includes("--max-client-memory") ? CLIENT_MEMORY : undefined;
 
   const serverArgs = [
     "--certs",
@@ -93,6 +128,8 @@ export async function main(args: string[]): Promise<number> {
     String(timeouts.handshake),
     "--soft-seconds",
     String(timeouts.softSeconds),
+    ...(clientMemory ? ["--max-client-memory", String(clientMemory)] : []),
+    ...(nativeOff ? ["--no-native-sockets"] : []),
   ];
   const server = await ServerProcess.startReference(
     serverArgs,
@@ -103,6 +140,7 @@ export async function main(args: string[]): Promise<number> {
   const tls: Target = { port: server.port("full TLS server"), tls: true, caCert: certs.caCert };
   console.log(`soak: ${seconds} s, seed ${seed}; server pid ${server.pid}`);
   console.log(`  server: deno task server --reference --base-port BASE ${serverArgs.join(" ")}`);
+  if (!clientMemory) console.log("  the server has no --max-client-memory option");
   console.log(
     `  time limits: identify ${timeouts.identify} s, frame ${timeouts.frame} s, ` +
       `handshake ${timeouts.handshake} s, soft backlog ${timeouts.softSeconds} s`,
@@ -111,7 +149,16 @@ export async function main(args: string[]): Promise<number> {
   const fail = (text: string) => failures.push(text);
   let report: Record<string, unknown> = {};
   try {
-    report = await soak(server, { plain, tls, seconds, rng, timeouts, maxRssMiB, fail });
+    report = await soak(server, {
+      plain,
+      tls,
+      seconds,
+      rng,
+      timeouts,
+      maxRssMiB,
+      clientMemory,
+      fail,
+    });
   } finally {
     const status = await server.stop();
     if (status.code !== 0) fail(`the server exited with status ${status.code} on SIGTERM`);
@@ -124,12 +171,24 @@ export async function main(args: string[]): Promise<number> {
   );
   console.log(`  server log: ${server.log.lines} lines (${out}/server.log); drops by reason:`);
   for (const [reason, count] of Object.entries(dropReasons)) console.log(`    ${count}\t${reason}`);
-  report = { ...report, seed, seconds, serverArgs, dropReasons, failures };
+  report = {
+    ...report,
+    seed,
+    seconds,
+    nativeSockets: !nativeOff,
+    serverArgs,
+    dropReasons,
+    failures,
+  };
   await Deno.writeTextFile(`${out}/report.json`, JSON.stringify(report, null, 2) + "\n");
   if (failures.length > 0) {
     console.log(`soak: FAILED (${failures.length}):`);
     for (const failure of failures) console.log(`  - ${failure}`);
-    console.log(`  replay: deno task soak --seconds ${seconds} --seed ${seed}`);
+    console.log(
+      `  replay: deno task soak --seconds ${seconds} --seed ${seed}${
+        nativeOff ? " --no-native-sockets" : ""
+      }`,
+    );
     return 1;
   }
   console.log("soak: OK");
@@ -143,11 +202,27 @@ interface SoakOptions {
   rng: Prng;
   timeouts: Timeouts;
   maxRssMiB: number;
+  /** The server's --max-client-memory; undefined if it has no such option. */
+  clientMemory: number | undefined;
   fail: (text: string) => void;
 }
 
 async function soak(server: ServerProcess, options: SoakOptions): Promise<Record<string, unknown>> {
   const { plain, tls, seconds, rng, timeouts, fail } = options;
+  // On Linux a failed /proc read fails the run; the checks that needed it are then skipped.
+  const statsFailures = new Set<string>();
+  const stats = async (): Promise<ProcStats | undefined> => {
+    try {
+      return await server.stats();
+    } catch (error) {
+      const text = server.exited
+        ? "the server's /proc figures could not be read: the process has ended"
+        : `the server's /proc figures could not be read: ${(error as Error).message}`;
+      if (!statsFailures.has(text)) fail(text);
+      statsFailures.add(text);
+      return undefined;
+    }
+  };
   // Steady displays first, so that they see every steady message from the first one.
   const identified = server.log.collect((line) => / identified as display/.test(line));
   const displays = [
@@ -173,13 +248,21 @@ async function soak(server: ServerProcess, options: SoakOptions): Promise<Record
   for (const keyboard of keyboards) await keyboard.connect();
   for (const keyboard of keyboards) keyboard.start(() => displays[0].seen(keyboard.name));
   await sleep(1000);
-  const baseline = await server.stats();
-  if (!baseline) console.log("  /proc is absent: memory and descriptor checks are skipped");
-  else console.log(`  baseline: ${baseline.fds} fds, RSS ${mib(baseline.rssKiB)}`);
+  const baseline = await stats();
+  if (!hasProc()) console.log("  /proc is absent: memory and descriptor checks are skipped");
+  else if (baseline) console.log(`  baseline: ${baseline.fds} fds, RSS ${mib(baseline.rssKiB)}`);
 
   const started = performance.now();
   const deadline = started + seconds * 1000;
   const tally = new Tally();
+  const floodWindows = new FloodWindows();
+  const health = new HealthRecord({
+    plain,
+    tls,
+    ms: 1000,
+    excused: (from, to) => floodWindows.overlaps(from, to),
+    started,
+  });
   const ctx: ChaosContext = {
     plain,
     tls,
@@ -188,7 +271,8 @@ async function soak(server: ServerProcess, options: SoakOptions): Promise<Record
     log: server.log,
     deadline,
     tally,
-    floods: new FloodWindows(),
+    floods: floodWindows,
+    health,
   };
   const chaos: Promise<unknown>[] = [];
   for (let i = 0; i < 6; i++) chaos.push(worker(ctx, rng.fork(), CHURN));
@@ -220,6 +304,7 @@ async function soak(server: ServerProcess, options: SoakOptions): Promise<Record
         ? "both TLS listeners reloaded"
         : `${lines.length} of 2 reloaded`;
       tally.record("certificate reload (SIGHUP)", reloaded, lines.length >= 2);
+      await health.after("certificate reload (SIGHUP)", true);
     }),
   );
 
@@ -229,12 +314,12 @@ async function soak(server: ServerProcess, options: SoakOptions): Promise<Record
     let next = started + 10_000;
     while (performance.now() < deadline) {
       await sleep(1000);
-      const stats = await server.stats();
-      if (stats) {
-        peak = stats;
-        peakFds = Math.max(peakFds, stats.fds);
-      }
       if (server.exited) return;
+      const now = await stats();
+      if (now) {
+        peak = now;
+        peakFds = Math.max(peakFds, now.fds);
+      }
       if (performance.now() >= next) {
         next += 10_000;
         const elapsed = Math.round((performance.now() - started) / 1000);
@@ -242,13 +327,52 @@ async function soak(server: ServerProcess, options: SoakOptions): Promise<Record
         const runs = [...tally.scenarios.values()].reduce((sum, s) => sum + s.runs, 0);
         console.log(
           `  ${elapsed} s: ${delivered} steady messages delivered, ${runs} chaos clients, ` +
-            (stats ? `server RSS ${mib(stats.rssKiB)}, ${stats.fds} fds` : ""),
+            (now ? `server RSS ${mib(now.rssKiB)}, ${now.fds} fds` : ""),
         );
       }
     }
   })();
   await Promise.all([...chaos, ...events, sampler]);
   if (server.exited) fail("the server process ended during the soak");
+  await health.after(END_OF_MIX, true);
+  // Latencies up to here are the mix's; the phases after pause keyboards by design.
+  const mixSamples = displays.map((d) => new Map([...d.latencies].map(([k, l]) => [k, l.length])));
+
+  // One at a time, with the steady clients still on (their messages must all arrive too).
+  const hunt: HuntContext = {
+    plain,
+    tls,
+    log: server.log,
+    stats,
+    clientMemory: options.clientMemory,
+    frameTimeout: timeouts.frame,
+  };
+  const phases: PhaseResult[] = [];
+  const phase = async (name: string, run: () => Promise<PhaseResult>) => {
+    if (server.exited) return;
+    let result: PhaseResult;
+    const at = new Date().toISOString();
+    try {
+      result = await run();
+      result.figures = { startedAt: at, ...result.figures };
+    } catch (error) {
+      result = { name, summary: "did not run to its end", problems: [`${error}`], figures: {} };
+    }
+    await health.after(result.name, true);
+    const after = await stats();
+    if (after) {
+      result.summary += `; RSS then ${mib(after.rssKiB)} (peak ${mib(after.peakRssKiB)})`;
+      result.figures.rssAfterMiB = Math.round(after.rssKiB / 102.4) / 10;
+    }
+    phases.push(result);
+    for (const problem of result.problems) fail(`${result.name}: ${problem}`);
+  };
+  await phase("partial frames holding memory", () => partialFramesPhase(hunt));
+  await phase("server behind (plain)", () => serverBehindPhase(hunt, plain, "plain"));
+  await phase("server behind (TLS)", () => serverBehindPhase(hunt, tls, "TLS"));
+  // Last: a server that stops accepting after one stops for a long time.
+  await phase("reset storm (plain port)", () => resetStormPhase(hunt, plain, "plain"));
+  await phase("reset storm (TLS port)", () => resetStormPhase(hunt, tls, "TLS"));
 
   // Drain: every steady message sent must reach every steady display.
   for (const keyboard of keyboards) await keyboard.stop();
@@ -274,18 +398,24 @@ async function soak(server: ServerProcess, options: SoakOptions): Promise<Record
   if (problems.length > 0) fail(`out of order or corrupted: ${problems.slice(0, 5).join("; ")}`);
   const overRate = keyboards[3];
   // Latency of the keyboards under the rate; the over-rate one waits, by design, in its socket.
-  const latencies = displays.flatMap((d) =>
-    [...d.latencies].filter(([name]) => name !== overRate.name).flatMap(([, l]) => l)
-  ).sort((a, b) => a - b);
+  const samples = (mix: boolean) =>
+    displays.flatMap((d, i) =>
+      [...d.latencies].filter(([name]) => name !== overRate.name).flatMap(([name, l]) => {
+        const mark = mixSamples[i].get(name) ?? 0;
+        return mix ? l.slice(0, mark) : l.slice(mark);
+      })
+    ).sort((a, b) => a - b);
+  const latencies = samples(true);
+  const huntLatencies = samples(false);
   const percentile = (p: number) =>
     latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? 0;
 
   // Descriptors back to the baseline once the chaos has gone (the steady clients remain).
-  let final = await server.stats();
+  let final = await stats();
   const fdDeadline = performance.now() + 15_000;
   while (baseline && final && final.fds > baseline.fds && performance.now() < fdDeadline) {
     await sleep(250);
-    final = await server.stats();
+    final = await stats();
   }
   if (baseline && final && final.fds !== baseline.fds) {
     fail(`open descriptors ${final.fds} after the churn, not back to the baseline ${baseline.fds}`);
@@ -298,21 +428,16 @@ async function soak(server: ServerProcess, options: SoakOptions): Promise<Record
   let idleCpu = -1;
   if (final) {
     await sleep(500);
-    const before = await server.stats();
+    const before = await stats();
     await sleep(3000);
-    const after = await server.stats();
+    const after = await stats();
     if (before && after) {
       idleCpu = (after.cpuSeconds - before.cpuSeconds) / 3;
       if (idleCpu > 0.05) fail(`the server uses ${(idleCpu * 100).toFixed(0)}% CPU while idle`);
     }
   }
-  const health = {
-    plain: await healthyExchange(plain, "plain"),
-    tls: await healthyExchange(tls, "tls"),
-  };
-  for (const [kind, problem] of Object.entries(health)) {
-    if (problem) fail(`after the soak, a ${kind} exchange failed: ${problem}`);
-  }
+  await health.after(END_OF_SOAK, true);
+  for (const failure of health.failures()) fail(failure);
   for (const display of displays) await display.close();
   for (const keyboard of keyboards) keyboard.close();
   for (const [name, count] of tally.scenarios) {
@@ -327,12 +452,20 @@ async function soak(server: ServerProcess, options: SoakOptions): Promise<Record
   }
 
   // The report.
-  console.log("  scenarios (runs, outcomes):");
+  console.log("  the mix, by kind (runs, outcomes; healthy exchanges after, of 1 s at most):");
   for (const [name, count] of tally.scenarios) {
     const outcomes = [...count.outcomes].map(([o, n]) => `${n} ${o}`).join(", ");
-    console.log(
-      `    ${name}: ${count.runs} (${outcomes})${count.failed ? ` — ${count.failed} FAILED` : ""}`,
-    );
+    const failed = count.failed ? ` — ${count.failed} FAILED` : "";
+    const after = health.summary(name);
+    console.log(`    ${name}: ${count.runs} (${outcomes})${failed}${after ? `; ${after}` : ""}`);
+  }
+  for (const name of [MALFORMED_KINDS, END_OF_MIX]) {
+    console.log(`    ${name}: ${health.summary(name)}`);
+  }
+  console.log("  one at a time, after the mix:");
+  for (const result of phases) {
+    const failed = result.problems.length ? ` — FAILED: ${result.problems.join("; ")}` : "";
+    console.log(`    ${result.name}: ${result.summary}; ${health.summary(result.name)}${failed}`);
   }
   for (const summary of floods) console.log(`  flood: ${summary}`);
   console.log(
@@ -343,7 +476,9 @@ async function soak(server: ServerProcess, options: SoakOptions): Promise<Record
     `  latency under the rate (sampled): median ${percentile(0.5)} ms, 99th percentile ${
       percentile(0.99)
     } ms, ` +
-      `max ${latencies.at(-1) ?? 0} ms`,
+      `max ${latencies.at(-1) ?? 0} ms (the mix); while the phases after it ran: median ${
+        huntLatencies[Math.floor(huntLatencies.length / 2)] ?? 0
+      } ms, max ${huntLatencies.at(-1) ?? 0} ms`,
   );
   console.log(
     `  over-rate keyboard: offered ${overRate.options.rate} msg/s, achieved ` +
@@ -360,15 +495,18 @@ async function soak(server: ServerProcess, options: SoakOptions): Promise<Record
         `in all, ${(idleCpu * 100).toFixed(1)}% when idle`,
     );
   }
-  console.log(
-    `  after the soak: plain exchange ${health.plain || "ok"}, TLS exchange ${health.tls || "ok"}`,
-  );
+  console.log(`  after the soak: ${health.summary(END_OF_SOAK)}`);
+  if (health.first) console.log(`  the first failed healthy exchange: ${health.first}`);
   return {
     sent,
     delivered,
     lost,
     outOfOrderOrCorrupted: problems.length,
     latencyMs: { median: percentile(0.5), p99: percentile(0.99), max: latencies.at(-1) ?? 0 },
+    phasesLatencyMs: {
+      median: huntLatencies[Math.floor(huntLatencies.length / 2)] ?? 0,
+      max: huntLatencies.at(-1) ?? 0,
+    },
     overRateKeyboard: {
       offered: overRate.options.rate,
       achieved: Math.round(overRate.achievedRate),
@@ -385,7 +523,20 @@ async function soak(server: ServerProcess, options: SoakOptions): Promise<Record
         [name, c],
       ) => [name, { runs: c.runs, failed: c.failed, outcomes: Object.fromEntries(c.outcomes) }]),
     ),
-    health,
+    health: Object.fromEntries(
+      [...health.kinds].map(([name, h]) => [name, {
+        checks: h.checks,
+        maxMs: Math.round(h.maxMs),
+        excused: h.excused,
+        failures: h.failures,
+      }]),
+    ),
+    phases: phases.map(({ name, summary, problems, figures }) => ({
+      name,
+      summary,
+      problems,
+      ...figures,
+    })),
   };
 }
 

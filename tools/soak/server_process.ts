@@ -2,7 +2,8 @@
  * The real server as a child process, for the soak, the server fuzzer and the reliability
  * tests: started with the permissions of its `deno task server` entry (deno.json stays the one
  * place they are written), its log read line by line as it comes (a pipe nobody reads would
- * stall the server), and its memory, descriptors and CPU read from /proc where there is one.
+ * stall the server), and its memory, descriptors and CPU read from /proc where there is one
+ * (on Linux a failed read is an error, never a skipped check).
  *
  * Deno asks for --allow-all to read another process's /proc files, so they are read through
  * `cat` and `ls` instead, which only need --allow-run=cat,ls.
@@ -166,11 +167,34 @@ export class ServerProcess implements AsyncDisposable {
       : deno;
   }
 
+  /** The environment settings that `deno task server` starts the server with. */
+  static async environment(): Promise<Record<string, string>> {
+    const config = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
+    const task = config.tasks.server;
+    return parseRunTask(typeof task === "string" ? task : task.command).env;
+  }
+
+  /**
+   * The server's --help text, to learn which options this version of it has (a tool can then
+   * say that an option is missing rather than fail to start it).
+   */
+  static async help(): Promise<string> {
+    const [program, ...rest] = await ServerProcess.command(["--help"]);
+    const { stdout } = await new Deno.Command(program, {
+      args: rest,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return decoder.decode(stdout);
+  }
+
   /** Starts the server and waits until it says where it listens. */
   static async start(args: string[], options: ServerProcessOptions = {}): Promise<ServerProcess> {
     const [program, ...rest] = await ServerProcess.command(args, options);
     const child = new Deno.Command(program, {
       args: rest,
+      env: await ServerProcess.environment(),
       stdin: "null",
       stdout: "null",
       stderr: "piped",
@@ -250,7 +274,10 @@ export class ServerProcess implements AsyncDisposable {
     }
   }
 
-  /** Memory, descriptors and CPU time; undefined where /proc is absent or the process gone. */
+  /**
+   * Memory, descriptors and CPU time; undefined where there is no /proc. On Linux a failed
+   * read throws (see {@linkcode procStats}).
+   */
   async stats(): Promise<ProcStats | undefined> {
     return await procStats(this.pid);
   }
@@ -287,36 +314,49 @@ function denoPath(): string {
   return "deno";
 }
 
-/** Whether this system has /proc with per-process status files. */
-export async function hasProc(): Promise<boolean> {
-  return (await procStats(Deno.pid)) !== undefined;
+/** Whether this system has /proc with per-process status files (Linux). */
+export function hasProc(): boolean {
+  return Deno.build.os === "linux";
 }
 
-/** Reads a process's /proc entries through `cat` and `ls`; undefined if they are absent. */
+/**
+ * Reads a process's /proc entries through `cat` and `ls`. Undefined where there is no /proc
+ * (not Linux); on Linux a read that fails (the process is gone, `cat` cannot run) throws, so
+ * that a check which needs the figures fails rather than being skipped.
+ */
 export async function procStats(pid: number): Promise<ProcStats | undefined> {
-  if (Deno.build.os !== "linux") return undefined;
+  if (!hasProc()) return undefined;
   const run = async (program: string, args: string[]) => {
+    let output: Deno.CommandOutput;
     try {
-      const { code, stdout } = await new Deno.Command(program, {
+      output = await new Deno.Command(program, {
         args,
         stdout: "piped",
-        stderr: "null",
+        stderr: "piped",
       }).output();
-      return code === 0 ? decoder.decode(stdout) : undefined;
-    } catch {
-      return undefined;
+    } catch (error) {
+      throw new Error(`cannot read /proc/${pid}: running ${program} failed: ${error}`);
     }
+    if (output.code !== 0) {
+      const why = decoder.decode(output.stderr).trim().split("\n")[0];
+      throw new Error(`cannot read /proc/${pid}: ${program} ${args.join(" ")}: ${why}`);
+    }
+    return decoder.decode(output.stdout);
   };
   const [status, fds, stat] = await Promise.all([
     run("cat", [`/proc/${pid}/status`]),
     run("ls", [`/proc/${pid}/fd`]),
     run("cat", [`/proc/${pid}/stat`]),
   ]);
-  if (status === undefined || fds === undefined || stat === undefined) return undefined;
-  const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)?.[1]);
+  const kib = (name: string) => {
+    const value = Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)?.[1]);
+    if (!Number.isFinite(value)) throw new Error(`/proc/${pid}/status has no ${name} line`);
+    return value;
+  };
   // Fields after the command name (which may hold spaces): utime and stime are 14th and 15th.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   const ticks = Number(fields[11]) + Number(fields[12]);
+  if (!Number.isFinite(ticks)) throw new Error(`/proc/${pid}/stat has no CPU times`);
   return {
     peakRssKiB: kib("VmHWM"),
     rssKiB: kib("VmRSS"),
