@@ -69,6 +69,11 @@ const TLS_REASONS: readonly [RegExp, string][] = [
   [/MessageTooLarge|record overflow/i, "record too large"],
   // Deno adds "wrong version number" to every corrupt message: the rustls words come first.
   [/InvalidContentType|UnknownProtocolVersion|wrong version number/i, "not a TLS record"],
+  // A ClientHello of SSLv3, TLS 1.0 or 1.1 only, or with nothing the server can sign with.
+  [
+    /peer is incompatible|SignatureAlgorithmsExtensionRequired|NoCipherSuitesInCommon|ProtocolVersion/i,
+    "no TLS version or cipher suite in common (this server speaks TLS 1.2 and 1.3)",
+  ],
 ];
 
 /**

@@ -80,6 +80,12 @@ const KEYBOARD_READ_SMALL = 2 * 1024;
 const KEYBOARD_READ_LARGE = 32 * 1024;
 /** Displays only ever send their identify code; what else they send is read and ignored. */
 const discardBuffer = new Uint8Array(4096);
+/**
+ * Bytes a second of what a display sends after its code that the server reads (and ignores);
+ * beyond it, its socket waits. Read flat out, a display sending junk over TLS took a core to
+ * decrypt (55 MB/s) and slowed everyone's exchanges to a third of a second.
+ */
+const DISPLAY_READ_RATE = 64 * 1024;
 
 /** A connection the relay holds, with an idempotent close that logs why exactly once. */
 class Client implements MemoryHolder {
@@ -98,6 +104,7 @@ class Client implements MemoryHolder {
   evict: (reason: string) => void = () => {};
   #onClose: (client: Client) => void;
   #memory: ClientMemory;
+  #wake: (() => void) | undefined;
   /** Bytes of its own counted in the memory budget: a keyboard's partial frame. */
   #reserved = 0;
 
@@ -127,9 +134,25 @@ class Client implements MemoryHolder {
     this.#reserved = bytes;
   }
 
+  /** Resolves after `ms`, or at once when the client is closed. */
+  sleep(ms: number): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#wake = undefined;
+        resolve();
+      }, ms);
+      this.#wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.#wake?.();
     this.reserve(0);
     try {
       this.conn.close();
@@ -414,10 +437,11 @@ export class Relay {
     } catch (error) {
       if (client.closed) return;
       if (error instanceof ProtocolError) return this.#end(client, "dropped", error.message);
-      if (error instanceof TlsError) return this.#end(client, "dropped", describeIoError(error));
       if (!handshaken) {
-        return this.#end(client, "dropped", `TLS handshake failed: ${describeIoError(error)}`);
+        const reason = error instanceof TlsError ? error.message : describeIoError(error);
+        return this.#end(client, "dropped", `TLS handshake failed: ${reason}`);
       }
+      if (error instanceof TlsError) return this.#end(client, "dropped", describeIoError(error));
       this.#end(client, "disconnected", describeIoError(error));
     }
   }
@@ -435,11 +459,18 @@ export class Relay {
     );
     client.holding = () => queue.ownBytes;
     this.fanout.add(queue);
+    let tokens = DISPLAY_READ_RATE;
+    let refilled = Date.now();
     try {
       // Reading tells us when the display goes away; whatever it sends is ignored.
       while (!client.closed) {
         const n = await client.conn.read(discardBuffer);
         if (n === null) return this.#end(client, "disconnected", "closed by peer");
+        const now = Date.now();
+        tokens = Math.min(DISPLAY_READ_RATE, tokens + (now - refilled) * DISPLAY_READ_RATE / 1000);
+        refilled = now;
+        tokens -= n;
+        if (tokens < 0) await client.sleep(-tokens * 1000 / DISPLAY_READ_RATE);
       }
     } finally {
       this.fanout.delete(queue);

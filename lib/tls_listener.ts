@@ -169,7 +169,7 @@ export class NodeTlsConn {
         this.#secure = true;
         resolve();
       });
-      socket.once("error", (error: NodeError) => reject(denoError(error)));
+      socket.once("error", (error: NodeError) => reject(tlsError(error) ?? denoError(error)));
       socket.once("close", () => reject(new Error("the peer closed the connection")));
       // On a native socket, a peer that leaves in mid-handshake shows as the end of the stream.
       socket.once("end", () => this.#peerLeft());

@@ -531,3 +531,39 @@ for (const path of PATHS) {
     );
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Found while hunting: a display that sends after identifying.
+
+Deno.test({
+  name:
+    "a TLS display sending flat out after identifying is read slowly: the server's CPU stays low and a pair still exchanges within 1 s",
+  ignore: !LINUX,
+  fn: bounded(30_000, async () => {
+    await using certs = await Certs.create();
+    await using server = await startServer([], certs);
+    const target = targetOf(server, certs);
+    const chatty = await dial(target);
+    try {
+      await writeAll(chatty, encodeIdentify("display"));
+      const junk = new Uint8Array(64 * KiB).fill(7);
+      let stop = false;
+      const pump = (async () => {
+        while (!stop) await chatty.write(junk);
+      })().catch(() => {});
+      await delay(500);
+      const before = (await server.stats())!;
+      await delay(2000);
+      const after = (await server.stats())!;
+      const cpu = (after.cpuSeconds - before.cpuSeconds) / 2;
+      assert.equal(await exchange(server, target, "beside-a-chatty-display"), "");
+      stop = true;
+      closeQuietly(chatty);
+      await pump;
+      // Read flat out, decrypting it took a whole core.
+      assert.ok(cpu < 0.3, `the server used ${(cpu * 100).toFixed(0)}% of a core`);
+    } finally {
+      closeQuietly(chatty);
+    }
+  }),
+});
