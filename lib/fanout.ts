@@ -13,7 +13,10 @@ import { TlsError } from "./native_socket.ts";
 
 /** Limits on how far a display may fall behind before it is disconnected. */
 export interface BacklogLimits {
-  /** Unsent bytes above which a display is dropped at once (unless keyboards are paused). */
+  /**
+   * Unsent bytes above which a display is dropped: at once if its peer stopped reading, else
+   * when the pause it causes runs out (see {@linkcode Fanout}).
+   */
   maxBacklog: number;
   /** Unsent bytes above which a display is dropped if it stays there `softSeconds`. */
   softBacklog: number;
@@ -22,8 +25,9 @@ export interface BacklogLimits {
 }
 
 /**
- * Unsent bytes above which a display counts as behind: half the soft limit (128 KiB by
- * default), so that a display at the typical backlog never stays above the soft limit. When
+ * The least of the mark above which a display counts as behind. The mark is half the soft
+ * limit (128 KiB by default), so that a display at the typical backlog never stays above the
+ * soft limit. When
  * more than half of the displays are behind, the server itself is the bottleneck, and
  * keyboards are paused (see {@linkcode Fanout.ready}). The higher the mark, the larger and
  * fewer the writes while it holds (TLS writes cost per call), and the more memory it takes.

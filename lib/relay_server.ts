@@ -96,8 +96,8 @@ class Client implements MemoryHolder {
   role: Identity["role"] | "unidentified" = "unidentified";
   closed = false;
   /**
-   * Bytes held for it, by which the memory budget ranks it: its partial frame, or its unsent
-   * backlog (lib/client_memory.ts).
+   * Bytes held for it, by which the memory budget ranks it: a keyboard's partial frame, or a
+   * display's own joined copy (lib/client_memory.ts, lib/fanout.ts).
    */
   holding: () => number = () => 0;
   /** Drops it with a reason; set by the relay. */
@@ -505,7 +505,7 @@ export class Relay {
     let refilled = Date.now();
     try {
       for (;;) {
-        // Most displays behind: the server is the bottleneck; let them catch up first.
+        // The server is writing slower than keyboards send: let the displays catch up first.
         const ready = this.fanout.ready();
         if (ready) await pause(ready);
         if (client.closed) return;
