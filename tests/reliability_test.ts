@@ -3,6 +3,11 @@
  * a process (RELIABILITY.md lists them): backlog limits, flood control, connection limits,
  * time limits, keepalive, running out of descriptors, certificate reload; and the clients'
  * answers to a closed stdout and a vanished server.
+ *
+ * The tests whose connections the server holds differently on native sockets (TLS
+ * connections, and plain displays once identified: lib/native_socket.ts) run on both paths,
+ * native sockets and `--no-native-sockets`: stalled and slow displays, a TLS keyboard's
+ * flood, keepalive, and the TLS time limits.
  */
 
 import assert from "node:assert/strict";
@@ -155,63 +160,78 @@ async function startServer(args: string[], endpoints = 1): Promise<ServerProcess
 
 const plainOf = (server: ServerProcess): Target => ({ port: server.endpoints[0].port, tls: false });
 
-Deno.test("a display that stops reading is dropped at --max-backlog; the others get everything", async () => {
-  await using server = await startServer(["--soft-seconds", "60", "--keyboard-rate", "0"]);
-  const target = plainOf(server);
-  await using stalled = await Client.connect(server, target, "display", { read: false });
-  await using reader = await Client.connect(server, target, "display");
-  await using keyboard = await Client.connect(server, target, "keyboard");
-  const drop = server.log.waitFor(
-    new RegExp(`:${stalled.port} dropped \\(display\\): too slow`),
-    20_000,
-  );
-  // 2000 frames of 8 KB: far more than the kernel's buffers hold for a display that never
-  // reads. In batches, so that the reading display (in this same process) keeps up.
-  const all = frames(2000, "bulk", 8000);
-  const batch = all.length / 20;
-  for (let at = 0; at < all.length; at += batch) {
-    await keyboard.send(all.subarray(at, at + batch));
-    await sleep(10);
-  }
-  const line = await drop;
-  assert.match(line, /unsent backlog \d+ bytes over the limit 1048576/);
-  await reader.waitForMessages(2000, 20_000);
-  assert.deepEqual(
-    reader.messages.map((m) => m.text.split(":")[0]),
-    [...Array(2000).keys()].map(String),
-  );
-});
+/** The two ways the server can hold a connection; tests of the connection code try both. */
+const PATHS = [
+  { label: "native sockets", args: [] as string[] },
+  { label: "--no-native-sockets", args: ["--no-native-sockets"] },
+];
 
-Deno.test("a display that reads a byte a second is dropped after --soft-seconds above --soft-backlog", async () => {
-  await using server = await startServer([
-    "--soft-backlog",
-    "65536",
-    "--soft-seconds",
-    "1",
-    "--max-backlog",
-    "1000000000",
-    "--keyboard-rate",
-    "0",
-  ]);
-  const target = plainOf(server);
-  await using slow = await Client.connect(server, target, "display", { read: false });
-  const trickle = (async () => {
-    const one = new Uint8Array(1);
-    for (let i = 0; i < 30; i++) {
-      await sleep(1000);
-      if ((await slow.conn.read(one).catch(() => null)) === null) return;
+for (const path of PATHS) {
+  Deno.test(`a display that stops reading is dropped at --max-backlog; the others get everything (${path.label})`, async () => {
+    await using server = await startServer([
+      "--soft-seconds",
+      "60",
+      "--keyboard-rate",
+      "0",
+      ...path.args,
+    ]);
+    const target = plainOf(server);
+    await using stalled = await Client.connect(server, target, "display", { read: false });
+    await using reader = await Client.connect(server, target, "display");
+    await using keyboard = await Client.connect(server, target, "keyboard");
+    const drop = server.log.waitFor(
+      new RegExp(`:${stalled.port} dropped \\(display\\): too slow`),
+      20_000,
+    );
+    // 2000 frames of 8 KB: far more than the kernel's buffers hold for a display that never
+    // reads. In batches, so that the reading display (in this same process) keeps up.
+    const all = frames(2000, "bulk", 8000);
+    const batch = all.length / 20;
+    for (let at = 0; at < all.length; at += batch) {
+      await keyboard.send(all.subarray(at, at + batch));
+      await sleep(10);
     }
-  })();
-  await using keyboard = await Client.connect(server, target, "keyboard");
-  const drop = server.log.waitFor(
-    new RegExp(`:${slow.port} dropped \\(display\\): too slow`),
-    25_000,
-  );
-  await keyboard.send(frames(2000, "bulk", 8000));
-  assert.match(await drop, /unsent backlog above 65536 bytes for 1 s/);
-  closeQuietly(slow.conn);
-  await trickle;
-});
+    const line = await drop;
+    assert.match(line, /unsent backlog \d+ bytes over the limit 1048576/);
+    await reader.waitForMessages(2000, 20_000);
+    assert.deepEqual(
+      reader.messages.map((m) => m.text.split(":")[0]),
+      [...Array(2000).keys()].map(String),
+    );
+  });
+
+  Deno.test(`a display that reads a byte a second is dropped after --soft-seconds above --soft-backlog (${path.label})`, async () => {
+    await using server = await startServer([
+      ...path.args,
+      "--soft-backlog",
+      "65536",
+      "--soft-seconds",
+      "1",
+      "--max-backlog",
+      "1000000000",
+      "--keyboard-rate",
+      "0",
+    ]);
+    const target = plainOf(server);
+    await using slow = await Client.connect(server, target, "display", { read: false });
+    const trickle = (async () => {
+      const one = new Uint8Array(1);
+      for (let i = 0; i < 30; i++) {
+        await sleep(1000);
+        if ((await slow.conn.read(one).catch(() => null)) === null) return;
+      }
+    })();
+    await using keyboard = await Client.connect(server, target, "keyboard");
+    const drop = server.log.waitFor(
+      new RegExp(`:${slow.port} dropped \\(display\\): too slow`),
+      25_000,
+    );
+    await keyboard.send(frames(2000, "bulk", 8000));
+    assert.match(await drop, /unsent backlog above 65536 bytes for 1 s/);
+    closeQuietly(slow.conn);
+    await trickle;
+  });
+}
 
 Deno.test("a keyboard over --keyboard-rate is slowed down, not dropped, and loses nothing", async () => {
   await using server = await startServer(["--keyboard-rate", "1000", "--keyboard-burst", "100"]);
@@ -232,35 +252,44 @@ Deno.test("a keyboard over --keyboard-rate is slowed down, not dropped, and lose
   assert.equal(server.log.dropReasons.size, 0, [...server.log.dropReasons.keys()].join("; "));
 });
 
-Deno.test({
-  name: "a TLS keyboard sending as fast as it can is paused too: the server's memory stays flat",
-  ignore: !LINUX,
-  async fn() {
-    await using certs = await Certs.create();
-    await using server = await startServer(["--cert", certs.cert, "--key", certs.key]);
-    const target = { port: server.endpoints[0].port, tls: true, caCert: certs.set.caCert };
-    await using keyboard = await Client.connect(server, target, "keyboard");
-    const before = await server.stats();
-    // 1 KB frames for 3 s, as fast as the socket takes them: 1000/s get through, the rest wait.
-    const batch = frames(100, "flood", 1000);
-    const until = performance.now() + 3000;
-    let sent = 0;
-    const sending = (async () => {
-      while (performance.now() < until) {
-        await keyboard.send(batch);
-        sent += 100;
+for (const path of PATHS) {
+  Deno.test({
+    name:
+      `a TLS keyboard sending as fast as it can is paused too: the server's memory stays flat (${path.label})`,
+    ignore: !LINUX,
+    async fn() {
+      await using certs = await Certs.create();
+      await using server = await startServer([
+        "--cert",
+        certs.cert,
+        "--key",
+        certs.key,
+        ...path.args,
+      ]);
+      const target = { port: server.endpoints[0].port, tls: true, caCert: certs.set.caCert };
+      await using keyboard = await Client.connect(server, target, "keyboard");
+      const before = await server.stats();
+      // 1 KB frames for 3 s, as fast as the socket takes them: 1000/s get through, the rest wait.
+      const batch = frames(100, "flood", 1000);
+      const until = performance.now() + 3000;
+      let sent = 0;
+      const sending = (async () => {
+        while (performance.now() < until) {
+          await keyboard.send(batch);
+          sent += 100;
+        }
+      })();
+      await Promise.race([sending, sleep(4000)]);
+      const after = await server.stats();
+      if (before && after) {
+        const grown = (after.rssKiB - before.rssKiB) / 1024;
+        assert.ok(grown < 64, `server RSS grew by ${grown.toFixed(0)} MiB (${sent} frames sent)`);
       }
-    })();
-    await Promise.race([sending, sleep(4000)]);
-    const after = await server.stats();
-    if (before && after) {
-      const grown = (after.rssKiB - before.rssKiB) / 1024;
-      assert.ok(grown < 64, `server RSS grew by ${grown.toFixed(0)} MiB (${sent} frames sent)`);
-    }
-    closeQuietly(keyboard.conn);
-    await sending.catch(() => {});
-  },
-});
+      closeQuietly(keyboard.conn);
+      await sending.catch(() => {});
+    },
+  });
+}
 
 Deno.test("--keyboard-rate 0 turns flood control off", async () => {
   await using server = await startServer(["--keyboard-rate", "0"]);
@@ -343,33 +372,33 @@ Deno.test("--max-per-address refuses a third connection from one address until o
   }
 });
 
-Deno.test("identify, frame and TLS handshake time limits end stalled clients on time", async (t) => {
+/** Asserts that the server closed a connection between 0.8 and 3 s (limits of 1 s). */
+function onTime(ending: { how: string; ms: number }, what: string): void {
+  assert.notEqual(ending.how, "open", `${what}: still open after ${ending.ms.toFixed(0)} ms`);
+  assert.ok(
+    ending.ms >= 800 && ending.ms < 3000,
+    `${what}: closed after ${ending.ms.toFixed(0)} ms`,
+  );
+}
+
+const TIME_LIMITS = ["--identify-timeout", "1", "--frame-timeout", "1", "--handshake-timeout", "1"];
+
+/**
+ * The TLS time limits, as steps of `t`, on a TLS server started with `args` too: handshakes
+ * stalled at their start and in their middle (whose sockets must really close), and a
+ * handshake with no identify code after it.
+ */
+async function tlsTimeLimitSteps(t: Deno.TestContext, args: string[]): Promise<void> {
   await using certs = await Certs.create();
-  const limits = ["--identify-timeout", "1", "--frame-timeout", "1", "--handshake-timeout", "1"];
-  await using server = await startServer(limits);
-  await using tlsServer = await startServer([...limits, "--cert", certs.cert, "--key", certs.key]);
-  const plain = plainOf(server);
+  await using tlsServer = await startServer([
+    ...TIME_LIMITS,
+    "--cert",
+    certs.cert,
+    "--key",
+    certs.key,
+    ...args,
+  ]);
   const tlsPort = tlsServer.endpoints[0].port;
-  const onTime = (ending: { how: string; ms: number }, what: string) => {
-    assert.notEqual(ending.how, "open", `${what}: still open after ${ending.ms.toFixed(0)} ms`);
-    assert.ok(
-      ending.ms >= 800 && ending.ms < 3000,
-      `${what}: closed after ${ending.ms.toFixed(0)} ms`,
-    );
-  };
-  await t.step("no identify code", async () => {
-    const conn = await dial(plain);
-    await writeAll(conn, Uint8Array.of(0, 0));
-    onTime(await closedBy(conn, 5000), "half an identify code");
-  });
-  await t.step("a frame that never finishes", async () => {
-    const conn = await dial(plain);
-    await writeAll(
-      conn,
-      new Uint8Array([...encodeIdentify("keyboard"), ...frame("a", "b").subarray(0, 10)]),
-    );
-    onTime(await closedBy(conn, 5000), "half a frame");
-  });
   for (
     const [name, bytes] of [["silence", new Uint8Array()], [
       "half a ClientHello",
@@ -394,7 +423,31 @@ Deno.test("identify, frame and TLS handshake time limits end stalled clients on 
     const conn = await dial({ port: tlsPort, tls: true, caCert: certs.set.caCert });
     onTime(await closedBy(conn, 5000), "TLS without identify");
   });
+}
+
+// Plain connections are on Deno's sockets until they identify, on either path: the plain
+// limits are tried once.
+Deno.test("identify, frame and TLS handshake time limits end stalled clients on time (native sockets)", async (t) => {
+  await using server = await startServer(TIME_LIMITS);
+  const plain = plainOf(server);
+  await t.step("no identify code", async () => {
+    const conn = await dial(plain);
+    await writeAll(conn, Uint8Array.of(0, 0));
+    onTime(await closedBy(conn, 5000), "half an identify code");
+  });
+  await t.step("a frame that never finishes", async () => {
+    const conn = await dial(plain);
+    await writeAll(
+      conn,
+      new Uint8Array([...encodeIdentify("keyboard"), ...frame("a", "b").subarray(0, 10)]),
+    );
+    onTime(await closedBy(conn, 5000), "half a frame");
+  });
+  await tlsTimeLimitSteps(t, []);
 });
+
+Deno.test("TLS handshake and identify time limits end stalled TLS clients on time (--no-native-sockets)", (t) =>
+  tlsTimeLimitSteps(t, ["--no-native-sockets"]));
 
 /** The timer of the server's side of a connection, from /proc/net/tcp: 2 is keepalive. */
 async function timerOf(serverPort: number, clientPort: number): Promise<string> {
@@ -423,26 +476,29 @@ async function keepAliveOn(serverPort: number, clientPort: number): Promise<bool
   return false;
 }
 
-Deno.test({
-  name: "TCP keepalive is on for plain and TLS clients, and --no-keepalive turns it off",
-  ignore: !LINUX,
-  async fn() {
-    await using certs = await Certs.create();
-    const tlsArgs = ["--cert", certs.cert, "--key", certs.key];
-    for (const [args, expected] of [[[], true], [["--no-keepalive"], false]] as const) {
-      await using plain = await startServer([...args]);
-      await using tls = await startServer([...args, ...tlsArgs]);
-      await using display = await Client.connect(plain, plainOf(plain), "display");
-      await using keyboard = await Client.connect(tls, {
-        port: tls.endpoints[0].port,
-        tls: true,
-        caCert: certs.set.caCert,
-      }, "keyboard");
-      assert.equal(await keepAliveOn(plain.endpoints[0].port, display.port), expected);
-      assert.equal(await keepAliveOn(tls.endpoints[0].port, keyboard.port), expected);
-    }
-  },
-});
+for (const path of PATHS) {
+  Deno.test({
+    name:
+      `TCP keepalive is on for plain and TLS clients, and --no-keepalive turns it off (${path.label})`,
+    ignore: !LINUX,
+    async fn() {
+      await using certs = await Certs.create();
+      const tlsArgs = ["--cert", certs.cert, "--key", certs.key];
+      for (const [args, expected] of [[[], true], [["--no-keepalive"], false]] as const) {
+        await using plain = await startServer([...args, ...path.args]);
+        await using tls = await startServer([...args, ...tlsArgs, ...path.args]);
+        await using display = await Client.connect(plain, plainOf(plain), "display");
+        await using keyboard = await Client.connect(tls, {
+          port: tls.endpoints[0].port,
+          tls: true,
+          caCert: certs.set.caCert,
+        }, "keyboard");
+        assert.equal(await keepAliveOn(plain.endpoints[0].port, display.port), expected);
+        assert.equal(await keepAliveOn(tls.endpoints[0].port, keyboard.port), expected);
+      }
+    },
+  });
+}
 
 async function hasPrlimit(): Promise<boolean> {
   try {

@@ -3,7 +3,8 @@
  * handshake, went unnoticed: no log line, no alert seen by the relay, no close; the connection
  * stayed open for as long as the client kept it. Now it is fatal: the peer gets the alert, the
  * connection closes at once, and the server logs one line, on both connection paths (native
- * sockets, and `--no-native-sockets`), for displays and keyboards, before and after identify.
+ * sockets, and `--no-native-sockets`), for displays and keyboards, before and after identify;
+ * and on `--reference`'s full TLS port, whose relay a plain port shares.
  *
  * The client runs node:tls over a stream the test feeds from its own TCP connection, so that
  * it can also write bytes beneath TLS: a record with a bad MAC, or plain text.
@@ -184,15 +185,35 @@ class UnderTlsClient implements AsyncDisposable {
   }
 }
 
-/** One case: connect, maybe identify, corrupt, and check the drop, the close and the alert. */
+/** What one case does: who connects, whether it identifies first, and what it corrupts with. */
+interface Case {
+  role: Role;
+  identify: boolean;
+  corruption: typeof CORRUPTIONS[number];
+}
+
+/** Every case: each role, before and after identify, with each corruption. */
+const CASES: Case[] = (["display", "keyboard"] as const).flatMap((role) =>
+  [false, true].flatMap((identify) =>
+    CORRUPTIONS.map((corruption) => ({ role, identify, corruption }))
+  )
+);
+
+/** The step's name for `c`. */
+function caseName({ role, identify, corruption }: Case): string {
+  return `${corruption.label}, ${identify ? "after" : "instead of"} identify, as a ${role}`;
+}
+
+/**
+ * One case on the server's TLS port `port`: connect, maybe identify, corrupt, and check the
+ * drop, the close and the alert.
+ */
 async function corruptAndCheck(
   server: ServerProcess,
+  port: number,
   caCert: string,
-  role: Role,
-  identify: boolean,
-  corruption: typeof CORRUPTIONS[number],
+  { role, identify, corruption }: Case,
 ): Promise<void> {
-  const port = server.endpoints[0].port;
   await using client = await UnderTlsClient.connect(port, caCert);
   const peer = client.peer.replaceAll(".", "\\.");
   const endings = server.log.collect((line) => line.includes(`${client.peer} `));
@@ -236,15 +257,27 @@ for (const path of PATHS) {
         certs.key,
         ...path.args,
       ]);
-      for (const role of ["display", "keyboard"] as const) {
-        for (const identify of [false, true]) {
-          for (const corruption of CORRUPTIONS) {
-            await t.step(
-              `${corruption.label}, ${identify ? "after" : "instead of"} identify, as a ${role}`,
-              () => corruptAndCheck(server, certs.set.caCert, role, identify, corruption),
-            );
-          }
-        }
+      const port = server.endpoints[0].port;
+      for (const c of CASES) {
+        await t.step(caseName(c), () => corruptAndCheck(server, port, certs.set.caCert, c));
+      }
+      assert.deepEqual(server.log.crashes, []);
+    }),
+  );
+
+  // Half the cases, in which each role, moment and corruption meets each of the others' values
+  // once: the listener and its relay are the same code as above, started by --reference.
+  Deno.test(
+    `a corrupted TLS record after the handshake on --reference's full TLS port drops the connection at once, with an alert and one log line (${path.label})`,
+    bounded(30_000, async (t) => {
+      await using certs = await Certs.create();
+      await using server = await ServerProcess.startReference(["--certs", certs.dir, ...path.args]);
+      const port = server.port("full TLS server");
+      const some = CASES.filter((c) =>
+        (c.role === "display") === (c.identify === (c.corruption === CORRUPTIONS[1]))
+      );
+      for (const c of some) {
+        await t.step(caseName(c), () => corruptAndCheck(server, port, certs.set.caCert, c));
       }
       assert.deepEqual(server.log.crashes, []);
     }),

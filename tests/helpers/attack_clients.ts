@@ -55,21 +55,26 @@ export class HeldConnections implements AsyncDisposable {
   }
 
   /**
-   * Connects `count` times to `target` (`parallel` connects at a time, so that the listen
-   * backlog does not overflow and SYNs are not retried a second later), and writes `bytes`
-   * (the same buffer, never copied) on each. Resolves once every write is in the kernel.
+   * Connects `count` times to `target`, or to each of several targets in turn (`parallel`
+   * connects at a time, so that the listen backlog does not overflow and SYNs are not retried
+   * a second later), and writes `bytes` (the same buffer, never copied) on each. Resolves once
+   * every write is in the kernel.
    */
   static async open(
-    target: Target,
+    target: Target | readonly Target[],
     count: number,
     bytes: Uint8Array,
     parallel = 64,
   ): Promise<HeldConnections> {
+    const targets = Array.isArray(target) ? target : [target];
     const conns: Deno.Conn[] = [];
     try {
       for (let at = 0; at < count; at += parallel) {
         const batch = await Promise.all(
-          Array.from({ length: Math.min(parallel, count - at) }, () => dial(target)),
+          Array.from(
+            { length: Math.min(parallel, count - at) },
+            (_, i) => dial(targets[(at + i) % targets.length]),
+          ),
         );
         conns.push(...batch);
         await Promise.all(batch.map((conn) => writeAll(conn, bytes).catch(() => {})));
@@ -192,30 +197,41 @@ export class CheckingDisplay implements AsyncDisposable {
   }
 }
 
+/** What the kernel holds for the server's side of the connections on one port. */
+export interface UnreadOnPort {
+  /** Established connections. */
+  connections: number;
+  /** Bytes received but not read by the server yet, over all of them. */
+  unread: number;
+}
+
 /**
  * Bytes the kernel has received for the server's side of its connections on `serverPort` but
  * the server has not read yet, and how many such connections are established, from
  * /proc/net/tcp (read with `cat`, as the other process tests do).
  */
-export async function unreadByServer(
-  serverPort: number,
-): Promise<{ connections: number; unread: number }> {
+export async function unreadByServer(serverPort: number): Promise<UnreadOnPort> {
+  return (await unreadByPort([serverPort])).get(serverPort)!;
+}
+
+/** {@linkcode unreadByServer} for each of `serverPorts`, from one read of /proc/net/tcp. */
+export async function unreadByPort(serverPorts: number[]): Promise<Map<number, UnreadOnPort>> {
   const { success, stdout } = await new Deno.Command("cat", {
     args: ["/proc/net/tcp"],
     stdout: "piped",
   }).output();
   if (!success) throw new Error("could not read /proc/net/tcp");
-  let connections = 0;
-  let unread = 0;
+  const found = new Map(serverPorts.map((port) => [port, { connections: 0, unread: 0 }]));
   for (const line of new TextDecoder().decode(stdout).split("\n").slice(1)) {
     const fields = line.trim().split(/\s+/);
     // local_address rem_address st tx_queue:rx_queue; 01 is ESTABLISHED.
     if (fields.length < 5 || fields[3] !== "01") continue;
-    if (parseInt(fields[1].split(":")[1], 16) !== serverPort) continue;
-    connections++;
-    unread += parseInt(fields[4].split(":")[1], 16);
+    const seen = found.get(parseInt(fields[1].split(":")[1], 16));
+    if (!seen) continue;
+    seen.connections++;
+    seen.unread += parseInt(fields[4].split(":")[1], 16);
   }
-  return { connections, unread };
+  return found;
 }
 
 /**
