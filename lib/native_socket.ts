@@ -23,6 +23,7 @@
 
 import net from "node:net";
 import process from "node:process";
+import type { RelayConn } from "./relay_conn.ts";
 
 /** Bytes held for a reader before the socket stops reading (back-pressure). */
 const HIGH_WATER = 64 * 1024;
@@ -284,7 +285,8 @@ export function writeTo(
  * A plain TCP connection on a native socket, with the part of `Deno.TcpConn` the relay uses
  * (read, write, close, closeWrite, setNoDelay, setKeepAlive, remoteAddr, localAddr).
  */
-export class NativeConn {
+export class NativeConn implements RelayConn {
+  readonly secure = false;
   readonly remoteAddr: Deno.NetAddr;
   readonly localAddr: Deno.NetAddr;
   #tcp: Deno.TcpConn;
@@ -305,10 +307,18 @@ export class NativeConn {
     socket.on("error", (error: NodeError) => this.#inbox.fail(denoError(error)));
   }
 
-  /** `tcp` on a native socket, or `tcp` itself where it cannot be moved (see the module). */
-  static adopt(tcp: Deno.TcpConn): Deno.TcpConn {
+  /** `tcp` on a native socket; undefined, `tcp` untouched, where it cannot be moved. */
+  static adopt(tcp: Deno.TcpConn): NativeConn | undefined {
     const native = NativeSocket.adopt(tcp);
-    return native ? new NativeConn(tcp, native) as unknown as Deno.TcpConn : tcp;
+    return native ? new NativeConn(tcp, native) : undefined;
+  }
+
+  handshake(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  forDisplay(): RelayConn {
+    return this;
   }
 
   read(buffer: Uint8Array): Promise<number | null> {

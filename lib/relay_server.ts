@@ -14,7 +14,8 @@ import { DEFAULT_MAX_FRAME } from "./frame.ts";
 import { countFrames, FrameDecoder } from "./frame_decoder.ts";
 import { type Identity, parseIdentify } from "./identify.ts";
 import type { Logger } from "./log.ts";
-import { NativeConn, TlsError } from "./native_socket.ts";
+import { TlsError } from "./native_socket.ts";
+import type { RelayConn, RelayListener } from "./relay_conn.ts";
 import { readExact } from "./wire_io.ts";
 
 /** Every limit of a relay. Times are in seconds, sizes in bytes. */
@@ -41,15 +42,6 @@ export interface RelayOptions extends BacklogLimits {
    * backlogs (lib/client_memory.ts); 0 means no budget.
    */
   maxClientMemory: number;
-}
-
-/**
- * What the relay needs of a listener: `Deno.listen`'s, or the TLS listener of
- * tls_listener.ts, whose connections can be closed in mid-handshake.
- */
-export interface Acceptor {
-  accept(): Promise<Deno.Conn>;
-  close(): void;
 }
 
 /** Defaults, chosen in RELIABILITY.md beside those of IRC servers and Redis. */
@@ -91,8 +83,8 @@ const DISPLAY_READ_RATE = 64 * 1024;
 class Client implements MemoryHolder {
   readonly peer: string;
   readonly address: string;
-  /** Replaced at most once: by the native socket a plain display moves to (#runDisplay). */
-  conn: Deno.Conn;
+  /** Replaced at most once: by the connection a display is written on (#runDisplay). */
+  conn: RelayConn;
   role: Identity["role"] | "unidentified" = "unidentified";
   closed = false;
   /**
@@ -108,10 +100,10 @@ class Client implements MemoryHolder {
   /** Bytes of its own counted in the memory budget: a keyboard's partial frame. */
   #reserved = 0;
 
-  constructor(conn: Deno.Conn, memory: ClientMemory, onClose: (client: Client) => void) {
+  constructor(conn: RelayConn, memory: ClientMemory, onClose: (client: Client) => void) {
     this.conn = conn;
     this.#memory = memory;
-    const addr = conn.remoteAddr as Deno.NetAddr;
+    const addr = conn.remoteAddr;
     this.address = addr.hostname;
     this.peer = addr.hostname.includes(":")
       ? `[${addr.hostname}]:${addr.port}`
@@ -169,7 +161,7 @@ class Client implements MemoryHolder {
    */
   async shutdown(ms: number): Promise<void> {
     if (this.closed) return;
-    if ("handshake" in this.conn) {
+    if (this.conn.secure) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
         this.conn.closeWrite().catch(() => {}),
@@ -274,7 +266,7 @@ export class Relay {
   #log: Logger;
   #clients = new Set<Client>();
   #count: ConnectionCount;
-  #listeners = new Set<Acceptor>();
+  #listeners = new Set<RelayListener>();
   #softTimer: ReturnType<typeof setInterval>;
   #lastLimitLog = 0;
   #closing = false;
@@ -299,13 +291,13 @@ export class Relay {
    * hand over connections whose handshake each client's own task completes, under a
    * deadline, so a client that never finishes it delays nobody.
    */
-  serve(listener: Acceptor, tls = false): Promise<void> {
+  serve(listener: RelayListener): Promise<void> {
     this.#listeners.add(listener);
-    return this.#track(this.#acceptLoop(listener, tls));
+    return this.#track(this.#acceptLoop(listener));
   }
 
   /** Stops listening on `listener` only, leaving its connections open (certificate reload). */
-  unserve(listener: Acceptor): void {
+  unserve(listener: RelayListener): void {
     if (this.#listeners.delete(listener)) closeQuietly(listener);
   }
 
@@ -331,10 +323,10 @@ export class Relay {
     return task;
   }
 
-  async #acceptLoop(listener: Acceptor, tls: boolean): Promise<void> {
+  async #acceptLoop(listener: RelayListener): Promise<void> {
     let backoff = 0;
     for (;;) {
-      let conn: Deno.Conn;
+      let conn: RelayConn;
       try {
         conn = await listener.accept();
         backoff = 0;
@@ -352,11 +344,11 @@ export class Relay {
         await new Promise((resolve) => setTimeout(resolve, backoff));
         continue;
       }
-      this.#admit(conn, tls);
+      this.#admit(conn);
     }
   }
 
-  #admit(conn: Deno.Conn, tls: boolean): void {
+  #admit(conn: RelayConn): void {
     const client = new Client(conn, this.#count.memory, (gone) => this.#forget(gone));
     const { maxConnections, maxPerAddress } = this.options;
     const fromAddress = this.#count.perAddress.get(client.address) ?? 0;
@@ -380,8 +372,8 @@ export class Relay {
     this.#count.memory.add(client);
     this.#count.total++;
     this.#count.perAddress.set(client.address, fromAddress + 1);
-    this.#log.info(`${client.peer} connected${tls ? " (TLS)" : ""}`);
-    this.#track(this.#handle(client, tls));
+    this.#log.info(`${client.peer} connected${conn.secure ? " (TLS)" : ""}`);
+    this.#track(this.#handle(client));
   }
 
   #forget(client: Client): void {
@@ -402,19 +394,17 @@ export class Relay {
     else this.#log.info(line);
   }
 
-  async #handle(client: Client, tls: boolean): Promise<void> {
-    let handshaken = !tls;
+  async #handle(client: Client): Promise<void> {
+    const conn = client.conn;
+    let handshaken = !conn.secure;
     const expire = (what: string) => () => this.#end(client, "dropped", what);
     try {
-      const conn = client.conn;
-      if (this.options.keepAlive && "setKeepAlive" in conn) {
-        (conn as Deno.TcpConn).setKeepAlive(true);
-      }
-      if (tls) {
+      if (this.options.keepAlive) conn.setKeepAlive(true);
+      if (conn.secure) {
         await withDeadline(
           this.options.handshakeTimeout,
           expire(`no TLS handshake within ${this.options.handshakeTimeout} s`),
-          (conn as Deno.TlsConn).handshake(),
+          conn.handshake(),
         );
         handshaken = true;
       }
@@ -426,7 +416,7 @@ export class Relay {
       if (code === null) return this.#end(client, "disconnected", "closed before identifying");
       const identity = parseIdentify(code);
       client.role = identity.role;
-      if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+      conn.setNoDelay(true);
       this.#log.info(
         `${client.peer} identified as ${identity.role}${
           identity.littleEndian ? " (little-endian)" : ""
@@ -447,10 +437,8 @@ export class Relay {
   }
 
   async #runDisplay(client: Client, littleEndian: boolean): Promise<void> {
-    // A plain display moves onto a native socket, whose writes are made in the call rather
-    // than when the event loop next polls an op: with 1000 displays, about a quarter of the
-    // p99 latency (native_socket.ts). A TLS display is on one already.
-    if (!("handshake" in client.conn)) client.conn = NativeConn.adopt(client.conn as Deno.TcpConn);
+    // A plain display moves onto a native socket, where it can (RelayConn.forDisplay).
+    client.conn = client.conn.forDisplay();
     const queue = new DisplayQueue(
       client.conn,
       littleEndian,
