@@ -13,7 +13,7 @@ import {
   stringOption,
 } from "./lib/args.ts";
 import { LOG_LEVELS, Logger, type LogLevel } from "./lib/log.ts";
-import { setNativeSockets } from "./lib/native_socket.ts";
+import { checkNativeSockets, setNativeSockets } from "./lib/native_socket.ts";
 import { DEFAULT_RELAY_OPTIONS, type RelayOptions } from "./lib/relay_server.ts";
 import { type RelaySpec, ServerHost } from "./lib/server_host.ts";
 import { explainError, UsageError } from "./lib/user_errors.ts";
@@ -209,8 +209,9 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const log = new Logger(config.logLevel);
-  setNativeSockets(config.nativeSockets);
-  if (!config.nativeSockets) log.info("native sockets off: every connection on Deno's own");
+  const nativeOff = config.nativeSockets ? await checkNativeSockets() : "--no-native-sockets";
+  setNativeSockets(nativeOff === undefined);
+  log.info(`native sockets: ${nativeOff === undefined ? "on" : `off (${nativeOff})`}`);
   let host: ServerHost;
   try {
     host = await ServerHost.start(config.relays, config.relayOptions, log);

@@ -60,6 +60,62 @@ export function setNativeSockets(on: boolean): void {
 }
 
 /**
+ * Checks that native sockets work in this Deno, on a loopback pair: a connection is adopted
+ * and bytes go both ways, then both descriptors close. Resolves with undefined if they work,
+ * else with the reason; the caller then turns them off. The internals used here are not a
+ * public API, so a Deno release may change them: this is how the server finds out at start.
+ */
+export async function checkNativeSockets(): Promise<string | undefined> {
+  if (!nativeTcp) return "this Deno has no native TCP handle with openFromRid";
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let client: Deno.TcpConn | undefined;
+  let native: NativeConn | undefined;
+  const timer = setTimeout(() => {
+    listener.close();
+    client?.close();
+  }, 2000);
+  try {
+    const accepting = listener.accept();
+    client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+    const accepted = await accepting;
+    native = NativeConn.adopt(accepted);
+    if (!native) {
+      accepted.close();
+      return "a connection could not be moved onto a native socket";
+    }
+    const buffer = new Uint8Array(4);
+    await native.write(Uint8Array.of(1, 2, 3, 4));
+    let got = 0;
+    while (got < 4) got += (await client.read(buffer.subarray(got))) ?? 4;
+    if (buffer.join() !== "1,2,3,4") return "bytes written on a native socket came out wrong";
+    await client.write(Uint8Array.of(5, 6, 7, 8));
+    got = 0;
+    while (got < 4) got += (await native.read(buffer.subarray(got))) ?? 4;
+    if (buffer.join() !== "5,6,7,8") return "bytes read from a native socket came out wrong";
+    native.close();
+    native = undefined;
+    if ((await client.read(buffer)) !== null) return "closing a native socket did not close it";
+    return undefined;
+  } catch (error) {
+    return `the self-test failed: ${error instanceof Error ? error.message : error}`;
+  } finally {
+    clearTimeout(timer);
+    try {
+      native?.close();
+    } catch {
+      // Closed already.
+    }
+    for (const resource of [client, listener]) {
+      try {
+        resource?.close();
+      } catch {
+        // Closed already.
+      }
+    }
+  }
+}
+
+/**
  * Short reasons for the TLS errors a client can cause after the handshake. Deno's node:tls runs
  * on rustls and words its errors as rustls does, plus an OpenSSL-style code and suffix that do
  * not always fit ("cannot decrypt peer's message", code ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE,

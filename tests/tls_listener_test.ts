@@ -7,7 +7,13 @@
 
 import assert from "node:assert/strict";
 import { generateCertificates } from "../lib/certs.ts";
-import { NativeSocket, type NodeError, TlsError, tlsError } from "../lib/native_socket.ts";
+import {
+  checkNativeSockets,
+  NativeSocket,
+  type NodeError,
+  TlsError,
+  tlsError,
+} from "../lib/native_socket.ts";
 import { NodeTlsListener } from "../lib/tls_listener.ts";
 import { bounded, within } from "./helpers/wait.ts";
 
@@ -53,6 +59,45 @@ Deno.test(
     }
   }),
 );
+
+Deno.test(
+  "the server's start-up self-test finds native sockets working in this Deno",
+  bounded(10_000, async () => {
+    assert.equal(await checkNativeSockets(), undefined);
+  }),
+);
+
+// Canary: the reason lib/tls_listener.ts exists. When this fails, Deno closes a TlsConn in
+// mid-handshake at once, and the server could go back to Deno.listenTls. The sanitizers are
+// off because the leak is what it shows: Deno keeps the socket in a task of its own.
+Deno.test({
+  name: "canary: Deno.TlsConn.close() in mid-handshake still leaves the socket open",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: bounded(10_000, async () => {
+    const certs = await generateCertificates();
+    const listener = Deno.listenTls({
+      hostname: HOST,
+      port: 0,
+      cert: certs.serverCert,
+      key: certs.serverKey,
+    });
+    const client = await Deno.connect({ hostname: HOST, port: listener.addr.port });
+    try {
+      const server = await listener.accept();
+      server.close();
+      const read = client.read(new Uint8Array(64)).catch(() => null);
+      const outcome = await Promise.race([
+        read.then(() => "closed"),
+        new Promise((resolve) => setTimeout(() => resolve("open"), 1000)),
+      ]);
+      assert.equal(outcome, "open", "Deno now closes a handshaking TlsConn: see tls_listener.ts");
+    } finally {
+      client.close();
+      listener.close();
+    }
+  }),
+});
 
 /** A TLS listener on a free port with a fresh certificate set, closed after `body`. */
 async function withListener(
