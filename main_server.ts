@@ -211,7 +211,6 @@ export async function main(args: string[]): Promise<number> {
   const log = new Logger(config.logLevel);
   const nativeOff = config.nativeSockets ? await checkNativeSockets() : "--no-native-sockets";
   setNativeSockets(nativeOff === undefined);
-  log.info(`native sockets: ${nativeOff === undefined ? "on" : `off (${nativeOff})`}`);
   let host: ServerHost;
   try {
     host = await ServerHost.start(config.relays, config.relayOptions, log);
@@ -219,6 +218,8 @@ export async function main(args: string[]): Promise<number> {
     console.error(explainError(error));
     return 1;
   }
+  // Said once the server runs: a mistake on the command line stays one sentence.
+  log.info(`native sockets: ${nativeOff === undefined ? "on" : `off (${nativeOff})`}`);
   const tlsFiles = [
     ...new Set(
       host.endpoints.filter((e) => e.tls).flatMap((e) => [e.spec.certFile!, e.spec.keyFile!]),
