@@ -1,12 +1,13 @@
 /**
- * The display registry and the fan-out: every complete frame a keyboard sends is enqueued,
- * in one global order, on every display's own bounded queue. Nothing on this path awaits a
- * display; each display has its own writer, and this file alone decides when a display is
- * too slow to keep.
+ * The in-process bus (lib/bus.ts): the display registry and the fan-out. Every run of frames
+ * a keyboard publishes is enqueued, in one global order, on every display's own bounded
+ * queue. Nothing on this path awaits a display; each display has its own writer, and this
+ * file alone decides when a display is too slow to keep, and when keyboards must wait.
  *
  * @module
  */
 
+import type { Bus } from "./bus.ts";
 import { concatBytes } from "./bytes.ts";
 import { swapFrameByteOrder } from "./frame.ts";
 import { TlsError } from "./native_socket.ts";
@@ -267,10 +268,10 @@ export class DisplayQueue {
  * Paused keyboards' bytes wait in their own sockets (TCP pushes back on them), as in a relay
  * that blocks on writes, and nothing is lost.
  */
-export class Fanout {
+export class Fanout implements Bus {
   readonly memory: Counter | undefined;
   #displays = new Set<DisplayQueue>();
-  /** Runs broadcast in this turn of the event loop, in order, not yet handed to displays. */
+  /** Runs published in this turn of the event loop, in order, not yet handed to displays. */
   #pending: { frames: Uint8Array; littleEndian: boolean }[] = [];
   /** Displays whose backlog is above the mark. */
   #behind = 0;
@@ -297,14 +298,14 @@ export class Fanout {
     return this.#displays.size;
   }
 
-  add(display: DisplayQueue): void {
+  subscribe(display: DisplayQueue): void {
     if (this.#displays.has(display)) return;
     this.#displays.add(display);
     display.attach(this);
     this.#updateCongestion();
   }
 
-  delete(display: DisplayQueue): void {
+  unsubscribe(display: DisplayQueue): void {
     if (!this.#displays.delete(display)) return;
     display.detach();
     this.#updateCongestion();
@@ -374,12 +375,12 @@ export class Fanout {
 
   /**
    * Sends a run of complete frames, in `littleEndian` order, to every display. The runs
-   * broadcast in one turn of the event loop (several keyboards' reads often complete
+   * published in one turn of the event loop (several keyboards' reads often complete
    * together) are handed over together, in a microtask: joined once per byte order, never
    * once per display, so each display gets one write for all of them, and frames are
    * re-encoded at most once for the other byte order.
    */
-  broadcast(frames: Uint8Array, littleEndian: boolean): void {
+  publish(frames: Uint8Array, littleEndian: boolean): void {
     if (this.#pending.length === 0) queueMicrotask(this.#deliver);
     this.#pending.push({ frames, littleEndian });
   }
@@ -414,7 +415,7 @@ export class Fanout {
   }
 
   /** Applies the soft backlog limit to every display, and the hard one (see #deliver). */
-  checkSoftLimits(now: number): void {
+  checkLimits(now: number): void {
     for (const display of this.#displays) display.checkSoftLimit(now);
     if (this.#over > 0) this.#applyHardLimit(this.#displays, now);
   }

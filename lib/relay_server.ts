@@ -1,14 +1,15 @@
 /**
  * The relay: accepts connections on any number of listeners, reads each client's identify
- * code in the client's own task, then either registers a display with the fan-out or reads
- * a keyboard's frames and broadcasts them. Every limit that keeps one bad client from
- * hurting the others lives in {@linkcode RelayOptions}.
+ * code in the client's own task, then either subscribes a display to the bus (lib/bus.ts) or
+ * reads a keyboard's frames and publishes them there. Every limit that keeps one bad client
+ * from hurting the others lives in {@linkcode RelayOptions}.
  *
  * @module
  */
 
 import { ClientMemory, type MemoryHolder } from "./client_memory.ts";
 import { ProtocolError } from "./errors.ts";
+import type { Bus } from "./bus.ts";
 import { type BacklogLimits, describeIoError, DisplayQueue, Fanout } from "./fanout.ts";
 import { DEFAULT_MAX_FRAME } from "./frame.ts";
 import { countFrames, FrameDecoder } from "./frame_decoder.ts";
@@ -262,7 +263,8 @@ export class ConnectionCount {
 /** A relay: one display registry, any number of listeners feeding it. */
 export class Relay {
   readonly options: RelayOptions;
-  readonly fanout: Fanout;
+  /** Where keyboards publish and displays subscribe: the in-process fan-out (lib/bus.ts). */
+  readonly bus: Bus;
   #log: Logger;
   #clients = new Set<Client>();
   #count: ConnectionCount;
@@ -277,8 +279,8 @@ export class Relay {
     this.options = { ...DEFAULT_RELAY_OPTIONS, ...options };
     this.#log = log;
     this.#count = count ?? new ConnectionCount(this.options.maxClientMemory);
-    this.fanout = new Fanout(this.#count.memory);
-    this.#softTimer = setInterval(() => this.fanout.checkSoftLimits(Date.now()), 1000);
+    this.bus = new Fanout(this.#count.memory);
+    this.#softTimer = setInterval(() => this.bus.checkLimits(Date.now()), 1000);
   }
 
   /** Open connections, for tests and the soak's accounting. */
@@ -303,7 +305,7 @@ export class Relay {
 
   /** Sends a run of complete big-endian frames from the relay itself to every display. */
   broadcast(frames: Uint8Array): void {
-    this.fanout.broadcast(frames, false);
+    this.bus.publish(frames, false);
   }
 
   /** Stops accepting, closes every client, and resolves when every task has ended. */
@@ -312,7 +314,7 @@ export class Relay {
     clearInterval(this.#softTimer);
     for (const listener of this.#listeners) closeQuietly(listener);
     this.#listeners.clear();
-    this.fanout.close();
+    this.bus.close();
     await Promise.all([...this.#clients].map((client) => client.shutdown(SHUTDOWN_GRACE_MS)));
     await Promise.allSettled([...this.#tasks]);
   }
@@ -446,7 +448,7 @@ export class Relay {
       (reason) => this.#end(client, "dropped", reason),
     );
     client.holding = () => queue.ownBytes;
-    this.fanout.add(queue);
+    this.bus.subscribe(queue);
     let tokens = DISPLAY_READ_RATE;
     let refilled = Date.now();
     try {
@@ -461,7 +463,7 @@ export class Relay {
         if (tokens < 0) await client.sleep(-tokens * 1000 / DISPLAY_READ_RATE);
       }
     } finally {
-      this.fanout.delete(queue);
+      this.bus.unsubscribe(queue);
       queue.discard();
     }
   }
@@ -494,7 +496,7 @@ export class Relay {
     try {
       for (;;) {
         // The server is writing slower than keyboards send: let the displays catch up first.
-        const ready = this.fanout.ready();
+        const ready = this.bus.ready();
         if (ready) await pause(ready);
         if (client.closed) return;
         const spare = decoder.spare();
@@ -515,7 +517,7 @@ export class Relay {
         } catch (error) {
           // Frames sent correctly before the broken one still go out.
           if (error instanceof ProtocolError && error.precedingFrames.length > 0) {
-            this.fanout.broadcast(error.precedingFrames, littleEndian);
+            this.bus.publish(error.precedingFrames, littleEndian);
           }
           throw error;
         } finally {
@@ -528,7 +530,7 @@ export class Relay {
         }
         if (decoder.buffered > 0) frameTimer ??= setTimeout(onFrameTimeout, frameTimeout * 1000);
         if (frames.length === 0) continue;
-        this.fanout.broadcast(frames, littleEndian);
+        this.bus.publish(frames, littleEndian);
         if (keyboardRate > 0) {
           const now = Date.now();
           tokens = Math.min(keyboardBurst, tokens + (now - refilled) * keyboardRate / 1000);
