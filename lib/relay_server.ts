@@ -12,7 +12,7 @@ import { ProtocolError } from "./errors.ts";
 import type { Bus } from "./bus.ts";
 import { type BacklogLimits, describeIoError, DisplayQueue, Fanout } from "./fanout.ts";
 import { DEFAULT_MAX_FRAME } from "./frame.ts";
-import { countFrames, FrameDecoder } from "./frame_decoder.ts";
+import { KeyboardSession } from "./keyboard_session.ts";
 import { type Identity, parseIdentify } from "./identify.ts";
 import type { Logger } from "./log.ts";
 import { TlsError } from "./native_socket.ts";
@@ -425,7 +425,7 @@ export class Relay {
         }`,
       );
       if (identity.role === "display") await this.#runDisplay(client, identity.littleEndian);
-      else await this.#runKeyboard(client, identity.littleEndian, expire);
+      else await this.#runKeyboard(client, identity.littleEndian);
     } catch (error) {
       if (client.closed) return;
       if (error instanceof ProtocolError) return this.#end(client, "dropped", error.message);
@@ -468,31 +468,32 @@ export class Relay {
     }
   }
 
-  async #runKeyboard(
-    client: Client,
-    littleEndian: boolean,
-    expire: (what: string) => () => void,
-  ): Promise<void> {
-    const { maxFrame, frameTimeout, keyboardRate, keyboardBurst } = this.options;
-    const decoder = new FrameDecoder({ littleEndian, maxFrame });
+  async #runKeyboard(client: Client, littleEndian: boolean): Promise<void> {
+    const session = new KeyboardSession({ ...this.options, littleEndian }, Date.now());
+    const decoder = session.decoder;
     client.holding = () => decoder.reserved;
     const buffers = new ReadBuffers();
-    const onFrameTimeout = expire(`frame not completed within ${frameTimeout} s`);
     let frameTimer: ReturnType<typeof setTimeout> | undefined;
-    /**
-     * Waits without reading. The frame timer stops meanwhile: the rest of the frame may be
-     * waiting in the socket while the server itself is not reading. It starts again after.
-     */
-    const pause = async (until: Promise<unknown>) => {
+    let armedFor: number | undefined;
+    /** Keeps the frame timer at the session's deadline. */
+    const followDeadline = () => {
+      const deadline = session.frameDeadline;
+      if (deadline === armedFor) return;
       clearTimeout(frameTimer);
-      frameTimer = undefined;
-      await until;
-      if (decoder.buffered > 0) frameTimer = setTimeout(onFrameTimeout, frameTimeout * 1000);
+      armedFor = deadline;
+      frameTimer = deadline === undefined ? undefined : setTimeout(
+        () => this.#end(client, "dropped", session.frameTimeoutReason),
+        deadline - Date.now(),
+      );
     };
-    // Token bucket: when a keyboard is over its rate, its socket is not read until it is back
-    // under, so TCP pushes back on it and nothing is lost.
-    let tokens = keyboardBurst;
-    let refilled = Date.now();
+    /** Waits without reading; the frame clock stops meanwhile (see KeyboardSession). */
+    const pause = async (until: Promise<unknown>) => {
+      session.stopClock();
+      followDeadline();
+      await until;
+      session.startClock(Date.now());
+      followDeadline();
+    };
     try {
       for (;;) {
         // The server is writing slower than keyboards send: let the displays catch up first.
@@ -507,45 +508,23 @@ export class Relay {
           : buffers.next(decoder.reserved > KEYBOARD_READ_LARGE);
         const n = await client.conn.read(target);
         if (n === null) {
-          const partial = decoder.buffered > 0 ? " in the middle of a frame" : "";
+          const partial = session.inFrame ? " in the middle of a frame" : "";
           return this.#end(client, "disconnected", `closed by peer${partial}`);
         }
         if (target !== spare) buffers.filled(n);
-        let frames: Uint8Array;
-        try {
-          frames = decoder.pushFrames(target.subarray(0, n));
-        } catch (error) {
-          // Frames sent correctly before the broken one still go out.
-          if (error instanceof ProtocolError && error.precedingFrames.length > 0) {
-            this.bus.publish(error.precedingFrames, littleEndian);
-          }
-          throw error;
-        } finally {
-          client.reserve(decoder.reserved);
-        }
-        // The frame timer runs while a frame is incomplete; each completed frame restarts it.
-        if (frameTimer !== undefined && (frames.length > 0 || decoder.buffered === 0)) {
-          clearTimeout(frameTimer);
-          frameTimer = undefined;
-        }
-        if (decoder.buffered > 0) frameTimer ??= setTimeout(onFrameTimeout, frameTimeout * 1000);
-        if (frames.length === 0) continue;
-        this.bus.publish(frames, littleEndian);
-        if (keyboardRate > 0) {
-          const now = Date.now();
-          tokens = Math.min(keyboardBurst, tokens + (now - refilled) * keyboardRate / 1000);
-          refilled = now;
-          tokens -= countFrames(frames, decoder);
-          if (tokens < 0) {
-            await pause(new Promise((r) => setTimeout(r, -tokens * 1000 / keyboardRate)));
-          }
-        }
+        const received = session.receive(target.subarray(0, n), Date.now());
+        client.reserve(decoder.reserved);
+        if (received.frames.length > 0) this.bus.publish(received.frames, littleEndian);
+        if (received.drop) return this.#end(client, "dropped", received.drop);
+        followDeadline();
+        // Over --keyboard-rate: its socket is not read for a while, so TCP pushes back on it.
+        if (received.pauseMs > 0) await pause(client.sleep(received.pauseMs));
       }
     } finally {
       clearTimeout(frameTimer);
       client.reserve(0);
       client.holding = () => 0;
-      decoder.release();
+      session.release();
       buffers.release();
     }
   }
