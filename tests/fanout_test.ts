@@ -1,13 +1,13 @@
 /**
- * The fan-out of lib/fanout.ts and the client memory budget of lib/client_memory.ts, on
+ * The fan-out of lib/server/fanout.ts and the client memory budget of lib/server/client_memory.ts, on
  * writers the test completes by hand: who is dropped and when, when keyboards are paused,
  * and what is counted as held.
  */
 
 import assert from "node:assert/strict";
-import { ClientMemory, type MemoryHolder } from "../lib/client_memory.ts";
-import { type BacklogLimits, DisplayQueue, Fanout, type Writable } from "../lib/fanout.ts";
-import { encodeFrame } from "../lib/frame.ts";
+import { ClientMemory, type MemoryHolder } from "../lib/server/client_memory.ts";
+import { type BacklogLimits, DisplayQueue, Fanout, type Writable } from "../lib/server/fanout.ts";
+import { encodeFrame } from "../lib/protocol/frame.ts";
 import { TIME } from "./helpers/vectors.ts";
 
 const LIMITS: BacklogLimits = { maxBacklog: 100_000, softBacklog: 40_000, softSeconds: 60 };

@@ -1,12 +1,12 @@
 /**
- * The keyboard rules of lib/keyboard_session.ts on a fake clock: frames published, a broken
+ * The keyboard rules of lib/server/keyboard_session.ts on a fake clock: frames published, a broken
  * frame dropped after the frames before it, the frame deadline and its stopped clock, and the
  * token bucket of flood control.
  */
 
 import assert from "node:assert/strict";
-import { encodeFrame } from "../lib/frame.ts";
-import { type KeyboardRules, KeyboardSession } from "../lib/keyboard_session.ts";
+import { encodeFrame } from "../lib/protocol/frame.ts";
+import { type KeyboardRules, KeyboardSession } from "../lib/server/keyboard_session.ts";
 import { JASON_BE, TIME } from "./helpers/vectors.ts";
 
 const RULES: KeyboardRules = {

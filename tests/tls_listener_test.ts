@@ -1,20 +1,20 @@
 /**
- * Native sockets (lib/native_socket.ts) and the server's TLS listener (lib/tls_listener.ts) in
+ * Native sockets (lib/net/native_socket.ts) and the server's TLS listener (lib/net/tls_listener.ts) in
  * process, the listener on both of its paths: the native node:net socket this Deno allows (the
  * fast one), and the Node stream over a `Deno.TcpConn` it falls back to. Real sockets on
  * 127.0.0.1 and real certificates throughout.
  */
 
 import assert from "node:assert/strict";
-import { generateCertificates } from "../lib/certs.ts";
+import { generateCertificates } from "../tools/certificates.ts";
+import { TlsError } from "../lib/net/io_errors.ts";
 import {
   checkNativeSockets,
   NativeSocket,
   type NodeError,
-  TlsError,
   tlsError,
-} from "../lib/native_socket.ts";
-import { NodeTlsListener } from "../lib/tls_listener.ts";
+} from "../lib/net/native_socket.ts";
+import { NodeTlsListener } from "../lib/net/tls_listener.ts";
 import { bounded, within } from "./helpers/wait.ts";
 
 const HOST = "127.0.0.1";
@@ -67,7 +67,7 @@ Deno.test(
   }),
 );
 
-// Canary: the reason lib/tls_listener.ts exists. When this fails, Deno closes a TlsConn in
+// Canary: the reason lib/net/tls_listener.ts exists. When this fails, Deno closes a TlsConn in
 // mid-handshake at once, and the server could go back to Deno.listenTls. The sanitizers are
 // off because the leak is what it shows: Deno keeps the socket in a task of its own.
 Deno.test({

@@ -1,7 +1,7 @@
 /**
  * The bus every message goes through: keyboards (and the relay's own random-message source)
  * publish runs of validated frames; displays subscribe. The in-process implementation is the
- * fan-out (lib/fanout.ts); message history, a web gateway and a cluster of servers sharing one
+ * fan-out (lib/server/fanout.ts); message history, a web gateway and a cluster of servers sharing one
  * room plug in here as further publishers and subscribers, and the relay does not change.
  *
  * **One global order** means: every subscriber receives every run published while it is

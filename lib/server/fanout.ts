@@ -1,5 +1,5 @@
 /**
- * The in-process bus (lib/bus.ts): the display registry and the fan-out. Every run of frames
+ * The in-process bus (lib/server/bus.ts): the display registry and the fan-out. Every run of frames
  * a keyboard publishes is enqueued, in one global order, on every display's own bounded
  * queue. Nothing on this path awaits a display; each display has its own writer, and this
  * file alone decides when a display is too slow to keep, and when keyboards must wait.
@@ -8,9 +8,9 @@
  */
 
 import type { Bus } from "./bus.ts";
-import { concatBytes } from "./bytes.ts";
-import { swapFrameByteOrder } from "./frame.ts";
-import { TlsError } from "./native_socket.ts";
+import { concatBytes } from "../protocol/bytes.ts";
+import { swapFrameByteOrder } from "../protocol/frame.ts";
+import { describeIoError, TlsError } from "../net/io_errors.ts";
 
 /** Limits on how far a display may fall behind before it is disconnected. */
 export interface BacklogLimits {
@@ -59,7 +59,7 @@ export interface Writable {
 /** Called once when a display must go, with the reason for the log line. */
 export type DropHandler = (reason: string) => void;
 
-/** Where a queue reports the bytes it holds (lib/client_memory.ts). */
+/** Where a queue reports the bytes it holds (lib/server/client_memory.ts). */
 export interface Counter {
   change(bytes: number): void;
 }
@@ -286,7 +286,7 @@ export class Fanout implements Bus {
   #maxPauseMs: number;
 
   /**
-   * `memory` counts the displays' own copies (lib/client_memory.ts); `maxPauseMs` is
+   * `memory` counts the displays' own copies (lib/server/client_memory.ts); `maxPauseMs` is
    * the longest pause of the keyboards (default {@linkcode MAX_PAUSE_MS}).
    */
   constructor(memory?: Counter, maxPauseMs = MAX_PAUSE_MS) {
@@ -442,18 +442,4 @@ function joinRuns(
         : swapFrameByteOrder(run.frames, run.littleEndian)
     ),
   );
-}
-
-/** A short reason for an I/O failure, for log lines. */
-export function describeIoError(error: unknown): string {
-  if (error instanceof TlsError) return `TLS error: ${error.message}`;
-  if (error instanceof Deno.errors.ConnectionReset) return "connection reset by peer";
-  if (error instanceof Deno.errors.BrokenPipe) return "connection closed by peer";
-  if (error instanceof Deno.errors.BadResource) return "connection closed";
-  if (error instanceof Deno.errors.TimedOut) return "timed out";
-  // rustls's wording of this one ends in a URL to its manual; a log line wants the fact.
-  if (error instanceof Deno.errors.UnexpectedEof) {
-    return "closed by peer without a TLS close_notify";
-  }
-  return error instanceof Error ? error.message : String(error);
 }

@@ -5,13 +5,13 @@
  * @module
  */
 
-import type { Logger } from "./log.ts";
+import type { Logger } from "../cli/log.ts";
 import { startRandomMessages } from "./random_source.ts";
-import { PlainListener, type RelayListener } from "./relay_conn.ts";
-import { ConnectionCount, Relay, type RelayOptions } from "./relay_server.ts";
-import { NodeTlsListener } from "./tls_listener.ts";
-import { formatAddress, type KeyPair, listen, readKeyPair } from "./transport.ts";
-import { explainError, UsageError } from "./user_errors.ts";
+import { PlainListener, type RelayListener } from "../net/relay_conn.ts";
+import { ConnectionCount, Relay, type RelayOptions } from "./relay.ts";
+import { NodeTlsListener } from "../net/tls_listener.ts";
+import { formatAddress, type KeyPair, listen, readKeyPair } from "../net/transport.ts";
+import { explainError, UsageError } from "../cli/user_errors.ts";
 
 /** Where one listener goes and what it serves. */
 export interface EndpointSpec {

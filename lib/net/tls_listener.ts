@@ -26,12 +26,12 @@
 import { Duplex } from "node:stream";
 import tls from "node:tls";
 import type { RelayConn, RelayListener } from "./relay_conn.ts";
+import { TlsError } from "./io_errors.ts";
 import {
   denoError,
   Inbox,
   NativeSocket,
   type NodeError,
-  TlsError,
   tlsError,
   writeTo,
 } from "./native_socket.ts";

@@ -8,8 +8,8 @@
  * @module
  */
 
-import { ProtocolError } from "./errors.ts";
-import { countFrames, FrameDecoder } from "./frame_decoder.ts";
+import { ProtocolError } from "../protocol/errors.ts";
+import { countFrames, FrameDecoder } from "../protocol/frame_decoder.ts";
 
 /** The limits a keyboard session applies; times in seconds. */
 export interface KeyboardRules {

@@ -23,6 +23,7 @@
 
 import net from "node:net";
 import process from "node:process";
+import { TlsError } from "./io_errors.ts";
 import type { RelayConn } from "./relay_conn.ts";
 
 /** Bytes held for a reader before the socket stops reading (back-pressure). */
@@ -37,15 +38,6 @@ const SMALL_WRITE = 1024;
 
 /** An error from a node:net or node:tls socket. */
 export type NodeError = Error & { code?: string };
-
-/**
- * A TLS record or alert error after the handshake (a bad MAC, a record that is not TLS, a
- * fatal alert from the peer): fatal to the connection. The message is the short reason for
- * the log line, e.g. "bad record MAC".
- */
-export class TlsError extends Error {
-  override name = "TlsError";
-}
 
 /** Whether connections may move onto native sockets; `--no-native-sockets` turns it off. */
 let nativeEnabled = true;

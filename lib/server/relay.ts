@@ -1,6 +1,6 @@
 /**
  * The relay: accepts connections on any number of listeners, reads each client's identify
- * code in the client's own task, then either subscribes a display to the bus (lib/bus.ts) or
+ * code in the client's own task, then either subscribes a display to the bus (lib/server/bus.ts) or
  * reads a keyboard's frames and publishes them there. Every limit that keeps one bad client
  * from hurting the others lives in {@linkcode RelayOptions}.
  *
@@ -8,16 +8,16 @@
  */
 
 import { ClientMemory, type MemoryHolder } from "./client_memory.ts";
-import { ProtocolError } from "./errors.ts";
+import { ProtocolError } from "../protocol/errors.ts";
 import type { Bus } from "./bus.ts";
-import { type BacklogLimits, describeIoError, DisplayQueue, Fanout } from "./fanout.ts";
-import { DEFAULT_MAX_FRAME } from "./frame.ts";
+import { type BacklogLimits, DisplayQueue, Fanout } from "./fanout.ts";
+import { DEFAULT_MAX_FRAME } from "../protocol/frame.ts";
 import { KeyboardSession } from "./keyboard_session.ts";
-import { type Identity, parseIdentify } from "./identify.ts";
-import type { Logger } from "./log.ts";
-import { TlsError } from "./native_socket.ts";
-import type { RelayConn, RelayListener } from "./relay_conn.ts";
-import { readExact } from "./wire_io.ts";
+import { type Identity, parseIdentify } from "../protocol/identify.ts";
+import type { Logger } from "../cli/log.ts";
+import { describeIoError, TlsError } from "../net/io_errors.ts";
+import type { RelayConn, RelayListener } from "../net/relay_conn.ts";
+import { readExact } from "../net/wire_io.ts";
 
 /** Every limit of a relay. Times are in seconds, sizes in bytes. */
 export interface RelayOptions extends BacklogLimits {
@@ -40,7 +40,7 @@ export interface RelayOptions extends BacklogLimits {
   keepAlive: boolean;
   /**
    * Bytes all clients of the process may hold together in partly received frames and unsent
-   * backlogs (lib/client_memory.ts); 0 means no budget.
+   * backlogs (lib/server/client_memory.ts); 0 means no budget.
    */
   maxClientMemory: number;
 }
@@ -90,7 +90,7 @@ class Client implements MemoryHolder {
   closed = false;
   /**
    * Bytes held for it, by which the memory budget ranks it: a keyboard's partial frame, or a
-   * display's own joined copy (lib/client_memory.ts, lib/fanout.ts).
+   * display's own joined copy (lib/server/client_memory.ts, lib/server/fanout.ts).
    */
   holding: () => number = () => 0;
   /** Drops it with a reason; set by the relay. */
@@ -263,7 +263,7 @@ export class ConnectionCount {
 /** A relay: one display registry, any number of listeners feeding it. */
 export class Relay {
   readonly options: RelayOptions;
-  /** Where keyboards publish and displays subscribe: the in-process fan-out (lib/bus.ts). */
+  /** Where keyboards publish and displays subscribe: the in-process fan-out (lib/server/bus.ts). */
   readonly bus: Bus;
   #log: Logger;
   #clients = new Set<Client>();
