@@ -5,7 +5,7 @@
  * @module
  */
 
-import { parseProgramOptions } from "./lib/args.ts";
+import { parseProgramOptions } from "./lib/cli/args.ts";
 import {
   type ClientConnection,
   connect,
@@ -14,13 +14,13 @@ import {
   connectionFrom,
   interrupted,
   say,
-} from "./lib/client_cli.ts";
-import { runDisplay } from "./lib/display.ts";
-import { ProtocolError } from "./lib/errors.ts";
-import { describeIoError } from "./lib/fanout.ts";
-import { formatAddress } from "./lib/transport.ts";
-import { explainError } from "./lib/user_errors.ts";
-import type { Writer } from "./lib/wire_io.ts";
+} from "./lib/client/options.ts";
+import { runDisplay } from "./lib/client/display.ts";
+import { ProtocolError } from "./lib/protocol/errors.ts";
+import { describeIoError } from "./lib/net/io_errors.ts";
+import { formatAddress } from "./lib/net/transport.ts";
+import { explainError } from "./lib/cli/user_errors.ts";
+import type { Writer } from "./lib/net/wire_io.ts";
 
 const USAGE = `Usage: display [options]
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { parseProgramOptions } from "./lib/args.ts";
+import { parseProgramOptions } from "./lib/cli/args.ts";
 import {
   type ClientConnection,
   connect,
@@ -14,11 +14,11 @@ import {
   connectionFrom,
   interrupted,
   say,
-} from "./lib/client_cli.ts";
-import { describeIoError } from "./lib/fanout.ts";
-import { LineReader, runKeyboard } from "./lib/keyboard.ts";
-import { formatAddress, looksLikeTlsRecord } from "./lib/transport.ts";
-import { explainError, UsageError } from "./lib/user_errors.ts";
+} from "./lib/client/options.ts";
+import { describeIoError } from "./lib/net/io_errors.ts";
+import { LineReader, runKeyboard } from "./lib/client/keyboard.ts";
+import { formatAddress, looksLikeTlsRecord } from "./lib/net/transport.ts";
+import { explainError, UsageError } from "./lib/cli/user_errors.ts";
 
 const USAGE = `Usage: keyboard [options]
 

@@ -11,12 +11,12 @@ import {
   parseProgramOptions,
   portOption,
   stringOption,
-} from "./lib/args.ts";
-import { LOG_LEVELS, Logger, type LogLevel } from "./lib/log.ts";
-import { setNativeSockets } from "./lib/native_socket.ts";
-import { DEFAULT_RELAY_OPTIONS, type RelayOptions } from "./lib/relay_server.ts";
-import { type RelaySpec, ServerHost } from "./lib/server_host.ts";
-import { explainError, UsageError } from "./lib/user_errors.ts";
+} from "./lib/cli/args.ts";
+import { LOG_LEVELS, Logger, type LogLevel } from "./lib/cli/log.ts";
+import { checkNativeSockets, setNativeSockets } from "./lib/net/native_socket.ts";
+import { DEFAULT_RELAY_OPTIONS, type RelayOptions } from "./lib/server/relay.ts";
+import { type RelaySpec, ServerHost } from "./lib/server/host.ts";
+import { explainError, UsageError } from "./lib/cli/user_errors.ts";
 
 const d = DEFAULT_RELAY_OPTIONS;
 const USAGE = `Usage: server [options]
@@ -90,7 +90,7 @@ export interface ServerConfig {
   relayOptions: RelayOptions;
   logLevel: LogLevel;
   reloadEvery: number;
-  /** Whether connections may move onto native sockets (lib/native_socket.ts). */
+  /** Whether connections may move onto native sockets (lib/net/native_socket.ts). */
   nativeSockets: boolean;
 }
 
@@ -209,8 +209,8 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const log = new Logger(config.logLevel);
-  setNativeSockets(config.nativeSockets);
-  if (!config.nativeSockets) log.info("native sockets off: every connection on Deno's own");
+  const nativeOff = config.nativeSockets ? await checkNativeSockets() : "--no-native-sockets";
+  setNativeSockets(nativeOff === undefined);
   let host: ServerHost;
   try {
     host = await ServerHost.start(config.relays, config.relayOptions, log);
@@ -218,6 +218,8 @@ export async function main(args: string[]): Promise<number> {
     console.error(explainError(error));
     return 1;
   }
+  // Said once the server runs: a mistake on the command line stays one sentence.
+  log.info(`native sockets: ${nativeOff === undefined ? "on" : `off (${nativeOff})`}`);
   const tlsFiles = [
     ...new Set(
       host.endpoints.filter((e) => e.tls).flatMap((e) => [e.spec.certFile!, e.spec.keyFile!]),

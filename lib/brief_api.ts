@@ -6,11 +6,16 @@
  * @module
  */
 
-import { decodeFrameBody, DEFAULT_MAX_FRAME, encodeFrame, FIXED_BODY_SIZE } from "./frame.ts";
-import { ProtocolError } from "./errors.ts";
-import { DISPLAY as DISPLAY_CODE, KEYBOARD as KEYBOARD_CODE } from "./identify.ts";
-import { formatTimestamp, localTimestamp } from "./time.ts";
-import { type Reader, readExact, writeAll, type Writer } from "./wire_io.ts";
+import {
+  decodeFrameBody,
+  DEFAULT_MAX_FRAME,
+  encodeFrame,
+  FIXED_BODY_SIZE,
+} from "./protocol/frame.ts";
+import { ProtocolError } from "./protocol/errors.ts";
+import { DISPLAY as DISPLAY_CODE, KEYBOARD as KEYBOARD_CODE } from "./protocol/identify.ts";
+import { formatTimestamp, localTimestamp } from "./protocol/time.ts";
+import { type Reader, readExact, writeAll, type Writer } from "./net/wire_io.ts";
 
 /** The identify code of a display client. */
 export const DISPLAY = DISPLAY_CODE;

@@ -19,10 +19,10 @@
  */
 
 import assert from "node:assert/strict";
-import { type CertificateSet, generateCertificates } from "../lib/certs.ts";
-import { encodeFrame } from "../lib/frame.ts";
-import { encodeIdentify } from "../lib/identify.ts";
-import { writeAll } from "../lib/wire_io.ts";
+import { type CertificateSet, generateCertificates } from "../tools/certificates.ts";
+import { encodeFrame } from "../lib/protocol/frame.ts";
+import { encodeIdentify } from "../lib/protocol/identify.ts";
+import { writeAll } from "../lib/net/wire_io.ts";
 import { healthyExchange } from "../tools/soak/health.ts";
 import { closeQuietly, dial, type Target } from "../tools/soak/net.ts";
 import { ServerProcess } from "../tools/soak/server_process.ts";

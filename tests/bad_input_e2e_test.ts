@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { encodeIdentify } from "../lib/identify.ts";
+import { encodeIdentify } from "../lib/protocol/identify.ts";
 import {
   CertificateDir,
   clientArgs,
@@ -232,7 +232,7 @@ Deno.test(
 );
 
 // Deno.listenTls cannot close a connection in mid-handshake, so the server's TLS listener
-// (lib/tls_listener.ts) owns its sockets: this proves the socket really closes.
+// (lib/net/tls_listener.ts) owns its sockets: this proves the socket really closes.
 Deno.test({
   name: "a client silent through its TLS handshake is disconnected at --handshake-timeout",
   fn: bounded(30_000, async () => {

@@ -3,7 +3,7 @@ import * as x509 from "@peculiar/x509";
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { type CertificateSet, generateCertificates } from "../lib/certs.ts";
+import { type CertificateSet, generateCertificates } from "../tools/certificates.ts";
 
 const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** Generous for a loopback handshake or one `deno run`; only a hang should ever hit it. */

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { concatBytes } from "../lib/bytes.ts";
+import { concatBytes } from "../lib/protocol/bytes.ts";
 import {
   CertificateDir,
   clientArgs,

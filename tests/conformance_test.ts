@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { encodeFrame, type Timestamp } from "../lib/frame.ts";
+import { encodeFrame, type Timestamp } from "../lib/protocol/frame.ts";
 import { dumpFrame } from "../tools/conformance/hexdump.ts";
 import {
   characterCountHint,
@@ -271,7 +271,7 @@ Deno.test("conformance server: our server passes every check, extensions and hos
 });
 
 Deno.test("conformance server: our server passes the core checks over TLS", async () => {
-  const { generateCertificates } = await import("../lib/certs.ts");
+  const { generateCertificates } = await import("../tools/certificates.ts");
   const certs = await generateCertificates();
   const dir = await Deno.makeTempDir({ prefix: "conformance-test-" });
   try {

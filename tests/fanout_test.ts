@@ -1,13 +1,13 @@
 /**
- * The fan-out of lib/fanout.ts and the client memory budget of lib/client_memory.ts, on
+ * The fan-out of lib/server/fanout.ts and the client memory budget of lib/server/client_memory.ts, on
  * writers the test completes by hand: who is dropped and when, when keyboards are paused,
  * and what is counted as held.
  */
 
 import assert from "node:assert/strict";
-import { ClientMemory, type MemoryHolder } from "../lib/client_memory.ts";
-import { type BacklogLimits, DisplayQueue, Fanout, type Writable } from "../lib/fanout.ts";
-import { encodeFrame } from "../lib/frame.ts";
+import { ClientMemory, type MemoryHolder } from "../lib/server/client_memory.ts";
+import { type BacklogLimits, DisplayQueue, Fanout, type Writable } from "../lib/server/fanout.ts";
+import { encodeFrame } from "../lib/protocol/frame.ts";
 import { TIME } from "./helpers/vectors.ts";
 
 const LIMITS: BacklogLimits = { maxBacklog: 100_000, softBacklog: 40_000, softSeconds: 60 };
@@ -38,7 +38,7 @@ function display(fanout: Fanout, limits = LIMITS) {
   const writer = new ManualWriter();
   const state = { writer, dropped: "" };
   const queue = new DisplayQueue(writer, false, limits, (reason) => state.dropped = reason);
-  fanout.add(queue);
+  fanout.subscribe(queue);
   return {
     ...state,
     queue,
@@ -61,7 +61,7 @@ Deno.test({
     const fanout = new Fanout(undefined, 10_000);
     const displays = [display(fanout), display(fanout), display(fanout)];
     assert.equal(fanout.ready(), undefined, "nobody behind: read on");
-    fanout.broadcast(frame(60_000), false);
+    fanout.publish(frame(60_000), false);
     await settle();
     const ready = fanout.ready();
     assert.ok(ready, "every display is behind: the keyboards wait");
@@ -86,7 +86,7 @@ Deno.test({
     const fanout = new Fanout(undefined, 10_000);
     const fast = [display(fanout), display(fanout)];
     const slow = display(fanout);
-    fanout.broadcast(frame(150_000), false);
+    fanout.publish(frame(150_000), false);
     await settle();
     for (const d of fast) d.writer.drain();
     await settle();
@@ -111,7 +111,7 @@ Deno.test({
     const fanout = new Fanout(undefined, 50);
     const stalled = [display(fanout), display(fanout)];
     const live = display(fanout);
-    fanout.broadcast(frame(150_000 - 4), false);
+    fanout.publish(frame(150_000 - 4), false);
     await settle();
     live.writer.drain();
     const ready = fanout.ready();
@@ -120,7 +120,7 @@ Deno.test({
     await ready;
     assert.ok(performance.now() - started < 1000, "the pause ended at its bound");
     assert.equal(fanout.ready(), undefined, "past the bound, keyboards read on");
-    fanout.broadcast(frame(1000), false);
+    fanout.publish(frame(1000), false);
     await settle();
     for (const d of stalled) assert.match(d.dropped, /too slow/);
     assert.equal(live.dropped, "");
@@ -136,12 +136,12 @@ Deno.test({
     const fanout = new Fanout(memory);
     const displays = [display(fanout), display(fanout)];
     const bytes = frame(1000);
-    fanout.broadcast(bytes, false);
+    fanout.publish(bytes, false);
     await settle();
     assert.equal(memory.used, 0, "one run, shared: dropping a display would free none of it");
-    fanout.broadcast(bytes, false);
+    fanout.publish(bytes, false);
     await settle();
-    fanout.broadcast(bytes, false);
+    fanout.publish(bytes, false);
     await settle();
     displays[0].writer.drain();
     await settle();

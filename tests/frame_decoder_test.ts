@@ -1,10 +1,10 @@
 /**
- * The incremental decoder of lib/frame_decoder.ts: validation as a stream sees it, any split of
+ * The incremental decoder of lib/protocol/frame_decoder.ts: validation as a stream sees it, any split of
  * the input, buffers that are never aliased, and seeded randomised runs.
  */
 
 import assert from "node:assert/strict";
-import { ProtocolError, type ProtocolErrorKind } from "../lib/errors.ts";
+import { ProtocolError, type ProtocolErrorKind } from "../lib/protocol/errors.ts";
 import {
   decodeFrameBody,
   DEFAULT_MAX_FRAME,
@@ -12,8 +12,8 @@ import {
   encodeFrameBytes,
   type Message,
   type Timestamp,
-} from "../lib/frame.ts";
-import { countFrames, FrameDecoder, splitFrames } from "../lib/frame_decoder.ts";
+} from "../lib/protocol/frame.ts";
+import { countFrames, FrameDecoder, splitFrames } from "../lib/protocol/frame_decoder.ts";
 import { JASON, JASON_BE, JASON_LE, TIME } from "./helpers/vectors.ts";
 
 function test(name: string, fn: () => void): void {

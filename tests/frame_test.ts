@@ -1,10 +1,10 @@
 /**
- * The frame codec of lib/frame.ts against the bytes PROTOCOL.md pins down. The incremental
+ * The frame codec of lib/protocol/frame.ts against the bytes PROTOCOL.md pins down. The incremental
  * decoder and the validation rules as a stream sees them are in frame_decoder_test.ts.
  */
 
 import assert from "node:assert/strict";
-import { ProtocolError, type ProtocolErrorKind } from "../lib/errors.ts";
+import { ProtocolError, type ProtocolErrorKind } from "../lib/protocol/errors.ts";
 import {
   checkFrameBody,
   decodeFrameBody,
@@ -17,7 +17,7 @@ import {
   swapFrameByteOrder,
   TIME_FIELDS,
   type Timestamp,
-} from "../lib/frame.ts";
+} from "../lib/protocol/frame.ts";
 import { JASON, JASON_BE, JASON_LE, TIME } from "./helpers/vectors.ts";
 
 function test(name: string, fn: () => void): void {

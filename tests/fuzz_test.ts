@@ -8,8 +8,8 @@ import assert from "node:assert/strict";
 import { DOCUMENTED_KINDS, fuzzDecoder } from "../tools/fuzz/decoder.ts";
 import { malformedFrames } from "../tools/fuzz/frames.ts";
 import { Prng } from "../tools/fuzz/prng.ts";
-import { FrameDecoder } from "../lib/frame_decoder.ts";
-import { ProtocolError } from "../lib/errors.ts";
+import { FrameDecoder } from "../lib/protocol/frame_decoder.ts";
+import { ProtocolError } from "../lib/protocol/errors.ts";
 
 for (const seed of [1, 20240102, 4_000_000_007]) {
   Deno.test({

@@ -1,8 +1,8 @@
-/** The identify code of lib/identify.ts: both byte orders, and what an unknown code says. */
+/** The identify code of lib/protocol/identify.ts: both byte orders, and what an unknown code says. */
 
 import assert from "node:assert/strict";
-import { ProtocolError } from "../lib/errors.ts";
-import { DISPLAY, encodeIdentify, KEYBOARD, parseIdentify } from "../lib/identify.ts";
+import { ProtocolError } from "../lib/protocol/errors.ts";
+import { DISPLAY, encodeIdentify, KEYBOARD, parseIdentify } from "../lib/protocol/identify.ts";
 
 function test(name: string, fn: () => void): void {
   Deno.test({ name, permissions: "none", fn });

@@ -16,7 +16,7 @@ import {
   send_message,
   sendall,
 } from "../lib/brief_api.ts";
-import { concatBytes } from "../lib/bytes.ts";
+import { concatBytes } from "../lib/protocol/bytes.ts";
 import {
   clientArgs,
   displayLine,

@@ -11,10 +11,10 @@
  */
 
 import assert from "node:assert/strict";
-import { type CertificateSet, generateCertificates } from "../lib/certs.ts";
-import { encodeFrame, type Message } from "../lib/frame.ts";
-import { FrameDecoder } from "../lib/frame_decoder.ts";
-import { encodeIdentify, type Role } from "../lib/identify.ts";
+import { type CertificateSet, generateCertificates } from "../tools/certificates.ts";
+import { encodeFrame, type Message } from "../lib/protocol/frame.ts";
+import { FrameDecoder } from "../lib/protocol/frame_decoder.ts";
+import { encodeIdentify, type Role } from "../lib/protocol/identify.ts";
 import { healthyExchange } from "../tools/soak/health.ts";
 import { closeQuietly, dial, readUntilClosed, sleep, type Target } from "../tools/soak/net.ts";
 import { procStats, ServerProcess } from "../tools/soak/server_process.ts";

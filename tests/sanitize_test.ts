@@ -1,7 +1,7 @@
-/** Control characters neutralised before they reach a terminal (lib/sanitize.ts). */
+/** Control characters neutralised before they reach a terminal (lib/protocol/sanitize.ts). */
 
 import assert from "node:assert/strict";
-import { neutralizeControls } from "../lib/sanitize.ts";
+import { neutralizeControls } from "../lib/protocol/sanitize.ts";
 
 function test(name: string, fn: () => void): void {
   Deno.test({ name, permissions: "none", fn });

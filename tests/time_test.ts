@@ -1,7 +1,7 @@
-/** Local timestamps and the display's `YYYY-MM-DD HH:mm:ss` (lib/time.ts). */
+/** Local timestamps and the display's `YYYY-MM-DD HH:mm:ss` (lib/protocol/time.ts). */
 
 import assert from "node:assert/strict";
-import { formatTimestamp, localTimestamp } from "../lib/time.ts";
+import { formatTimestamp, localTimestamp } from "../lib/protocol/time.ts";
 
 function test(name: string, fn: () => void): void {
   Deno.test({ name, permissions: "none", fn });

@@ -13,8 +13,8 @@
 import assert from "node:assert/strict";
 import { Duplex } from "node:stream";
 import tls from "node:tls";
-import { type CertificateSet, generateCertificates } from "../lib/certs.ts";
-import { encodeIdentify, type Role } from "../lib/identify.ts";
+import { type CertificateSet, generateCertificates } from "../tools/certificates.ts";
+import { encodeIdentify, type Role } from "../lib/protocol/identify.ts";
 import { healthyExchange } from "../tools/soak/health.ts";
 import { ServerProcess } from "../tools/soak/server_process.ts";
 import { bounded, within } from "./helpers/wait.ts";

@@ -9,9 +9,9 @@
  */
 
 import { join } from "node:path";
-import { numberOption, parseOptions, stringOption } from "../lib/args.ts";
-import { DEFAULT_DAYS, generateCertificates, MAX_DAYS } from "../lib/certs.ts";
-import { explainError, UsageError } from "../lib/user_errors.ts";
+import { numberOption, parseOptions, stringOption } from "../lib/cli/args.ts";
+import { DEFAULT_DAYS, generateCertificates, MAX_DAYS } from "./certificates.ts";
+import { explainError, UsageError } from "../lib/cli/user_errors.ts";
 
 const USAGE = `Usage: deno task certs [--out DIR] [--name NAME ...] [--days N]
 

@@ -7,7 +7,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { runTool } from "../lib/args.ts";
+import { runTool } from "../lib/cli/args.ts";
 
 /** The programs shipped as executables, by their deno.json task name. */
 export const PROGRAMS = ["server", "display", "keyboard", "conformance"] as const;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type CertificateSet, generateCertificates } from "../lib/certs.ts";
+import { type CertificateSet, generateCertificates } from "./certificates.ts";
 
 /** Writes root_ca.crt, server.crt and server.key (owner-only) to `dir`; returns the set. */
 export async function writeThrowawayCerts(dir: string): Promise<CertificateSet> {

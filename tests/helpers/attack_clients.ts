@@ -10,9 +10,9 @@
 
 import { Buffer } from "node:buffer";
 import net from "node:net";
-import { encodeIdentify } from "../../lib/identify.ts";
+import { encodeIdentify } from "../../lib/protocol/identify.ts";
 import { closeQuietly, dial, type Target } from "../../tools/soak/net.ts";
-import { writeAll } from "../../lib/wire_io.ts";
+import { writeAll } from "../../lib/net/wire_io.ts";
 
 /** Resolves after `ms` with a timer the caller need not clear (for polling loops only). */
 function pause(ms: number): Promise<void> {

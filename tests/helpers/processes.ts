@@ -10,7 +10,7 @@
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { generateCertificates } from "../../lib/certs.ts";
+import { generateCertificates } from "../../tools/certificates.ts";
 import { WAIT_MS, Watch, within } from "./wait.ts";
 
 /** The repository, where the programs are run from. */

@@ -7,10 +7,10 @@
  */
 
 import net from "node:net";
-import { encodeFrame, type Message, type Timestamp } from "../../lib/frame.ts";
-import { FrameDecoder } from "../../lib/frame_decoder.ts";
-import { encodeIdentify, type Role } from "../../lib/identify.ts";
-import { writeAll } from "../../lib/wire_io.ts";
+import { encodeFrame, type Message, type Timestamp } from "../../lib/protocol/frame.ts";
+import { FrameDecoder } from "../../lib/protocol/frame_decoder.ts";
+import { encodeIdentify, type Role } from "../../lib/protocol/identify.ts";
+import { writeAll } from "../../lib/net/wire_io.ts";
 import type { Server } from "./processes.ts";
 import { WAIT_MS, Watch } from "./wait.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Message, Timestamp } from "../../lib/frame.ts";
+import type { Message, Timestamp } from "../../lib/protocol/frame.ts";
 
 export const TIME: Timestamp = { year: 2024, month: 1, day: 2, hour: 3, minute: 4, second: 5 };
 export const JASON: Message = { username: "Jason", time: TIME, text: "Hello World" };

@@ -9,7 +9,7 @@
  * time and one text size), so a display needs no general decoder: a frame is valid exactly
  * when its header equals the run's, byte for byte, and its text is a readable stamp and the
  * right filler. That is stricter than validation, and about twice as fast as decoding with
- * lib/frame_decoder.ts, which matters because one core checks everything every display gets.
+ * lib/protocol/frame_decoder.ts, which matters because one core checks everything every display gets.
  * The one JSON line on stdout is a {@linkcode LoadResult}.
  *
  * Usage: `deno run --allow-net=127.0.0.1 --allow-read --allow-run=cat load.ts '<LoadSpec>'`
@@ -18,10 +18,10 @@
  * @module
  */
 
-import { encodeFrameBytes, type Timestamp } from "../../lib/frame.ts";
-import { encodeIdentify } from "../../lib/identify.ts";
-import { localTimestamp } from "../../lib/time.ts";
-import { writeAll } from "../../lib/wire_io.ts";
+import { encodeFrameBytes, type Timestamp } from "../../lib/protocol/frame.ts";
+import { encodeIdentify } from "../../lib/protocol/identify.ts";
+import { localTimestamp } from "../../lib/protocol/time.ts";
+import { writeAll } from "../../lib/net/wire_io.ts";
 import process from "node:process";
 import { Histogram } from "./histogram.ts";
 import { sampleProcess } from "./proc.ts";

@@ -31,7 +31,7 @@ import {
   SERVER_NAMES,
   type ServerName,
 } from "./types.ts";
-import { runTool } from "../../lib/args.ts";
+import { runTool } from "../../lib/cli/args.ts";
 
 const USAGE = `Usage: deno task bench [options]
 

@@ -7,9 +7,9 @@
  * @module
  */
 
-import { encodeFrame, type Message, type Timestamp } from "../../lib/frame.ts";
-import { neutralizeControls } from "../../lib/sanitize.ts";
-import { formatTimestamp } from "../../lib/time.ts";
+import { encodeFrame, type Message, type Timestamp } from "../../lib/protocol/frame.ts";
+import { neutralizeControls } from "../../lib/protocol/sanitize.ts";
+import { formatTimestamp } from "../../lib/protocol/time.ts";
 import { type Check, type CheckContext, CheckFailure, runCheck, skipped } from "./check.ts";
 import { ClientProcess, substitute } from "./client_process.ts";
 import { delay, seconds } from "./deadline.ts";

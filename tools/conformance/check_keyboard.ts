@@ -7,7 +7,7 @@
  * @module
  */
 
-import { formatTimestamp, localTimestamp } from "../../lib/time.ts";
+import { formatTimestamp, localTimestamp } from "../../lib/protocol/time.ts";
 import { type Check, CheckFailure, runCheck, skipped } from "./check.ts";
 import { ClientProcess, substitute } from "./client_process.ts";
 import { delay, seconds } from "./deadline.ts";

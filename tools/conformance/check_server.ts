@@ -7,7 +7,7 @@
  * @module
  */
 
-import { formatAddress } from "../../lib/transport.ts";
+import { formatAddress } from "../../lib/net/transport.ts";
 import { type Check, runCheck, skipped } from "./check.ts";
 import type { Reporter } from "./report.ts";
 import { coreChecks, pair } from "./server_core.ts";

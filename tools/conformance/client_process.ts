@@ -7,7 +7,7 @@
  * @module
  */
 
-import { UsageError } from "../../lib/user_errors.ts";
+import { UsageError } from "../../lib/cli/user_errors.ts";
 import { before } from "./deadline.ts";
 
 /** Options for {@linkcode ClientProcess.start}. */

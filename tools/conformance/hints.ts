@@ -7,8 +7,8 @@
  * @module
  */
 
-import { swapFrameByteOrder, type Timestamp } from "../../lib/frame.ts";
-import { formatTimestamp, localTimestamp } from "../../lib/time.ts";
+import { swapFrameByteOrder, type Timestamp } from "../../lib/protocol/frame.ts";
+import { formatTimestamp, localTimestamp } from "../../lib/protocol/time.ts";
 import { frameLayout, hexBytes, int32At, quote } from "./hexdump.ts";
 
 /** How to write big-endian integers in the languages students use. */

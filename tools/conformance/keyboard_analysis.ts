@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Timestamp } from "../../lib/frame.ts";
+import type { Timestamp } from "../../lib/protocol/frame.ts";
 import { int32At } from "./hexdump.ts";
 
 /** What the keyboard should have sent. */

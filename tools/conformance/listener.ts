@@ -7,8 +7,8 @@
  */
 
 import { join } from "node:path";
-import { type KeyPair, readPem } from "../../lib/transport.ts";
-import { explainError, UsageError } from "../../lib/user_errors.ts";
+import { type KeyPair, readPem } from "../../lib/net/transport.ts";
+import { explainError, UsageError } from "../../lib/cli/user_errors.ts";
 import { before, seconds } from "./deadline.ts";
 import { describe } from "./peer.ts";
 
@@ -87,7 +87,7 @@ export async function listenForClient(options: ListenOptions): Promise<PlayedSer
 }
 
 async function throwawayCertificates(): Promise<{ keys: KeyPair; caPath: string; dir: string }> {
-  const { generateCertificates } = await import("../../lib/certs.ts");
+  const { generateCertificates } = await import("../certificates.ts");
   const set = await generateCertificates();
   let dir: string;
   try {

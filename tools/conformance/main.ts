@@ -11,8 +11,8 @@
  * @module
  */
 
-import { formatAddress } from "../../lib/transport.ts";
-import { explainError } from "../../lib/user_errors.ts";
+import { formatAddress } from "../../lib/net/transport.ts";
+import { explainError } from "../../lib/cli/user_errors.ts";
 import type { Check } from "./check.ts";
 import { checkServer, serverChecks } from "./check_server.ts";
 import { checkDisplay, displayCheckList } from "./check_display.ts";

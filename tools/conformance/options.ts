@@ -7,8 +7,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { DEFAULT_MAX_FRAME } from "../../lib/frame.ts";
-import { UsageError } from "../../lib/user_errors.ts";
+import { DEFAULT_MAX_FRAME } from "../../lib/protocol/frame.ts";
+import { UsageError } from "../../lib/cli/user_errors.ts";
 
 export { UsageError };
 

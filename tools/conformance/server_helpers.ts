@@ -6,10 +6,15 @@
  * @module
  */
 
-import { ProtocolError } from "../../lib/errors.ts";
-import { decodeFrameBody, encodeFrame, type Message, type Timestamp } from "../../lib/frame.ts";
-import { encodeIdentify } from "../../lib/identify.ts";
-import { formatAddress } from "../../lib/transport.ts";
+import { ProtocolError } from "../../lib/protocol/errors.ts";
+import {
+  decodeFrameBody,
+  encodeFrame,
+  type Message,
+  type Timestamp,
+} from "../../lib/protocol/frame.ts";
+import { encodeIdentify } from "../../lib/protocol/identify.ts";
+import { formatAddress } from "../../lib/net/transport.ts";
 import { type CheckContext, CheckFailure } from "./check.ts";
 import { before, delay, remaining, seconds } from "./deadline.ts";
 import { dumpBytes, dumpFrame, hexBytes } from "./hexdump.ts";

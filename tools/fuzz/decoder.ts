@@ -17,12 +17,12 @@
  */
 
 import { parseArgs } from "node:util";
-import { ProtocolError, type ProtocolErrorKind } from "../../lib/errors.ts";
-import { decodeFrameBody, DEFAULT_MAX_FRAME, LENGTH_FIELD_SIZE } from "../../lib/frame.ts";
-import { FrameDecoder, splitFrames } from "../../lib/frame_decoder.ts";
+import { ProtocolError, type ProtocolErrorKind } from "../../lib/protocol/errors.ts";
+import { decodeFrameBody, DEFAULT_MAX_FRAME, LENGTH_FIELD_SIZE } from "../../lib/protocol/frame.ts";
+import { FrameDecoder, splitFrames } from "../../lib/protocol/frame_decoder.ts";
 import { concat, malformedFrame, mutate, randomFrames } from "./frames.ts";
 import { freshSeed, Prng } from "./prng.ts";
-import { runTool } from "../../lib/args.ts";
+import { runTool } from "../../lib/cli/args.ts";
 
 /** The kinds ProtocolError documents; anything else escaping the decoder is a bug. */
 export const DOCUMENTED_KINDS: ReadonlySet<ProtocolErrorKind> = new Set([

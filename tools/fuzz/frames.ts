@@ -6,14 +6,14 @@
  * @module
  */
 
-import type { ProtocolErrorKind } from "../../lib/errors.ts";
+import type { ProtocolErrorKind } from "../../lib/protocol/errors.ts";
 import {
   DEFAULT_MAX_FRAME,
   encodeFrameBytes,
   FIXED_BODY_SIZE,
   LENGTH_FIELD_SIZE,
   type Timestamp,
-} from "../../lib/frame.ts";
+} from "../../lib/protocol/frame.ts";
 import type { Prng } from "./prng.ts";
 
 const encoder = new TextEncoder();

@@ -15,7 +15,7 @@
  * @module
  */
 
-import { encodeIdentify } from "../../lib/identify.ts";
+import { encodeIdentify } from "../../lib/protocol/identify.ts";
 import { timedExchange } from "../soak/health.ts";
 import {
   BENEATH_TLS,
@@ -31,7 +31,7 @@ import { hasProc, type ProcStats, ServerProcess } from "../soak/server_process.t
 import { writeThrowawayCerts } from "../throwaway_certs.ts";
 import { concat, malformedFrame, mutate, randomFrames } from "./frames.ts";
 import { freshSeed, Prng } from "./prng.ts";
-import { numberOption, parseProgramOptions, runTool, stringOption } from "../../lib/args.ts";
+import { numberOption, parseProgramOptions, runTool, stringOption } from "../../lib/cli/args.ts";
 
 const USAGE = `Usage: deno task fuzz-server [--seconds N] [--seed S] [--connections C] [--out DIR]
                              [--no-native-sockets]

@@ -9,9 +9,9 @@
  * @module
  */
 
-import { encodeFrame } from "../../lib/frame.ts";
-import { FrameDecoder } from "../../lib/frame_decoder.ts";
-import { encodeIdentify } from "../../lib/identify.ts";
+import { encodeFrame } from "../../lib/protocol/frame.ts";
+import { FrameDecoder } from "../../lib/protocol/frame_decoder.ts";
+import { encodeIdentify } from "../../lib/protocol/identify.ts";
 import { concat, malformedFrames, randomFrames } from "../fuzz/frames.ts";
 import type { Prng } from "../fuzz/prng.ts";
 import type { HealthRecord } from "./health.ts";

@@ -7,9 +7,9 @@
  * @module
  */
 
-import { encodeFrame } from "../../lib/frame.ts";
-import { FrameDecoder } from "../../lib/frame_decoder.ts";
-import { encodeIdentify } from "../../lib/identify.ts";
+import { encodeFrame } from "../../lib/protocol/frame.ts";
+import { FrameDecoder } from "../../lib/protocol/frame_decoder.ts";
+import { encodeIdentify } from "../../lib/protocol/identify.ts";
 import { closeQuietly, dial, sleep, type Target, tryWrite } from "./net.ts";
 
 /** How one exchange went. */

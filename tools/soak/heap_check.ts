@@ -16,11 +16,11 @@
  */
 
 import { parseArgs } from "node:util";
-import { generateCertificates } from "../../lib/certs.ts";
-import { encodeFrame } from "../../lib/frame.ts";
-import { encodeIdentify } from "../../lib/identify.ts";
-import { Logger } from "../../lib/log.ts";
-import { ServerHost } from "../../lib/server_host.ts";
+import { generateCertificates } from "../certificates.ts";
+import { encodeFrame } from "../../lib/protocol/frame.ts";
+import { encodeIdentify } from "../../lib/protocol/identify.ts";
+import { Logger } from "../../lib/cli/log.ts";
+import { ServerHost } from "../../lib/server/host.ts";
 import { closeQuietly, dial, sleep, type Target, tryWrite } from "./net.ts";
 
 /** Bytes per connection that a kind may grow by before it counts as a leak. */

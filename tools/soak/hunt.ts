@@ -18,10 +18,10 @@
  * @module
  */
 
-import { DEFAULT_RELAY_OPTIONS } from "../../lib/relay_server.ts";
-import { encodeFrame } from "../../lib/frame.ts";
-import { FrameDecoder } from "../../lib/frame_decoder.ts";
-import { encodeIdentify } from "../../lib/identify.ts";
+import { DEFAULT_RELAY_OPTIONS } from "../../lib/server/relay.ts";
+import { encodeFrame } from "../../lib/protocol/frame.ts";
+import { FrameDecoder } from "../../lib/protocol/frame_decoder.ts";
+import { encodeIdentify } from "../../lib/protocol/identify.ts";
 import { concat } from "../fuzz/frames.ts";
 import {
   closeQuietly,

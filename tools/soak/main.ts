@@ -12,7 +12,7 @@
  * @module
  */
 
-import { DEFAULT_RELAY_OPTIONS } from "../../lib/relay_server.ts";
+import { DEFAULT_RELAY_OPTIONS } from "../../lib/server/relay.ts";
 import { freshSeed, Prng } from "../fuzz/prng.ts";
 import {
   type ChaosContext,
@@ -40,7 +40,7 @@ import { sleep, type Target } from "./net.ts";
 import { hasProc, type ProcStats, ServerProcess } from "./server_process.ts";
 import { writeThrowawayCerts } from "../throwaway_certs.ts";
 import { SteadyDisplay, SteadyKeyboard } from "./steady.ts";
-import { numberOption, parseProgramOptions, runTool, stringOption } from "../../lib/args.ts";
+import { numberOption, parseProgramOptions, runTool, stringOption } from "../../lib/cli/args.ts";
 
 const USAGE = `Usage: deno task soak [--seconds N] [--seed S] [--max-rss MIB] [--out DIR]
                       [--no-native-sockets]

@@ -7,9 +7,9 @@
  * @module
  */
 
-import { encodeFrame, type Timestamp } from "../../lib/frame.ts";
-import { FrameDecoder } from "../../lib/frame_decoder.ts";
-import { encodeIdentify } from "../../lib/identify.ts";
+import { encodeFrame, type Timestamp } from "../../lib/protocol/frame.ts";
+import { FrameDecoder } from "../../lib/protocol/frame_decoder.ts";
+import { encodeIdentify } from "../../lib/protocol/identify.ts";
 import { concat } from "../fuzz/frames.ts";
 import { closeQuietly, dial, type Target } from "./net.ts";
 

@@ -1,15 +1,16 @@
 /**
- * The display registry and the fan-out: every complete frame a keyboard sends is enqueued,
- * in one global order, on every display's own bounded queue. Nothing on this path awaits a
- * display; each display has its own writer, and this file alone decides when a display is
- * too slow to keep.
+ * The in-process bus (lib/server/bus.ts): the display registry and the fan-out. Every run of frames
+ * a keyboard publishes is enqueued, in one global order, on every display's own bounded
+ * queue. Nothing on this path awaits a display; each display has its own writer, and this
+ * file alone decides when a display is too slow to keep, and when keyboards must wait.
  *
  * @module
  */
 
-import { concatBytes } from "./bytes.ts";
-import { swapFrameByteOrder } from "./frame.ts";
-import { TlsError } from "./native_socket.ts";
+import type { Bus } from "./bus.ts";
+import { concatBytes } from "../protocol/bytes.ts";
+import { swapFrameByteOrder } from "../protocol/frame.ts";
+import { describeIoError, TlsError } from "../net/io_errors.ts";
 
 /** Limits on how far a display may fall behind before it is disconnected. */
 export interface BacklogLimits {
@@ -58,7 +59,7 @@ export interface Writable {
 /** Called once when a display must go, with the reason for the log line. */
 export type DropHandler = (reason: string) => void;
 
-/** Where a queue reports the bytes it holds (lib/client_memory.ts). */
+/** Where a queue reports the bytes it holds (lib/server/client_memory.ts). */
 export interface Counter {
   change(bytes: number): void;
 }
@@ -267,10 +268,10 @@ export class DisplayQueue {
  * Paused keyboards' bytes wait in their own sockets (TCP pushes back on them), as in a relay
  * that blocks on writes, and nothing is lost.
  */
-export class Fanout {
+export class Fanout implements Bus {
   readonly memory: Counter | undefined;
   #displays = new Set<DisplayQueue>();
-  /** Runs broadcast in this turn of the event loop, in order, not yet handed to displays. */
+  /** Runs published in this turn of the event loop, in order, not yet handed to displays. */
   #pending: { frames: Uint8Array; littleEndian: boolean }[] = [];
   /** Displays whose backlog is above the mark. */
   #behind = 0;
@@ -285,7 +286,7 @@ export class Fanout {
   #maxPauseMs: number;
 
   /**
-   * `memory` counts the displays' own copies (lib/client_memory.ts); `maxPauseMs` is
+   * `memory` counts the displays' own copies (lib/server/client_memory.ts); `maxPauseMs` is
    * the longest pause of the keyboards (default {@linkcode MAX_PAUSE_MS}).
    */
   constructor(memory?: Counter, maxPauseMs = MAX_PAUSE_MS) {
@@ -297,14 +298,14 @@ export class Fanout {
     return this.#displays.size;
   }
 
-  add(display: DisplayQueue): void {
+  subscribe(display: DisplayQueue): void {
     if (this.#displays.has(display)) return;
     this.#displays.add(display);
     display.attach(this);
     this.#updateCongestion();
   }
 
-  delete(display: DisplayQueue): void {
+  unsubscribe(display: DisplayQueue): void {
     if (!this.#displays.delete(display)) return;
     display.detach();
     this.#updateCongestion();
@@ -374,12 +375,12 @@ export class Fanout {
 
   /**
    * Sends a run of complete frames, in `littleEndian` order, to every display. The runs
-   * broadcast in one turn of the event loop (several keyboards' reads often complete
+   * published in one turn of the event loop (several keyboards' reads often complete
    * together) are handed over together, in a microtask: joined once per byte order, never
    * once per display, so each display gets one write for all of them, and frames are
    * re-encoded at most once for the other byte order.
    */
-  broadcast(frames: Uint8Array, littleEndian: boolean): void {
+  publish(frames: Uint8Array, littleEndian: boolean): void {
     if (this.#pending.length === 0) queueMicrotask(this.#deliver);
     this.#pending.push({ frames, littleEndian });
   }
@@ -414,7 +415,7 @@ export class Fanout {
   }
 
   /** Applies the soft backlog limit to every display, and the hard one (see #deliver). */
-  checkSoftLimits(now: number): void {
+  checkLimits(now: number): void {
     for (const display of this.#displays) display.checkSoftLimit(now);
     if (this.#over > 0) this.#applyHardLimit(this.#displays, now);
   }
@@ -441,18 +442,4 @@ function joinRuns(
         : swapFrameByteOrder(run.frames, run.littleEndian)
     ),
   );
-}
-
-/** A short reason for an I/O failure, for log lines. */
-export function describeIoError(error: unknown): string {
-  if (error instanceof TlsError) return `TLS error: ${error.message}`;
-  if (error instanceof Deno.errors.ConnectionReset) return "connection reset by peer";
-  if (error instanceof Deno.errors.BrokenPipe) return "connection closed by peer";
-  if (error instanceof Deno.errors.BadResource) return "connection closed";
-  if (error instanceof Deno.errors.TimedOut) return "timed out";
-  // rustls's wording of this one ends in a URL to its manual; a log line wants the fact.
-  if (error instanceof Deno.errors.UnexpectedEof) {
-    return "closed by peer without a TLS close_notify";
-  }
-  return error instanceof Error ? error.message : String(error);
 }

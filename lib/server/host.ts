@@ -5,12 +5,13 @@
  * @module
  */
 
-import type { Logger } from "./log.ts";
+import type { Logger } from "../cli/log.ts";
 import { startRandomMessages } from "./random_source.ts";
-import { type Acceptor, ConnectionCount, Relay, type RelayOptions } from "./relay_server.ts";
-import { NodeTlsListener } from "./tls_listener.ts";
-import { formatAddress, type KeyPair, listen, readKeyPair } from "./transport.ts";
-import { explainError, UsageError } from "./user_errors.ts";
+import { PlainListener, type RelayListener } from "../net/relay_conn.ts";
+import { ConnectionCount, Relay, type RelayOptions } from "./relay.ts";
+import { NodeTlsListener } from "../net/tls_listener.ts";
+import { formatAddress, type KeyPair, listen, readKeyPair } from "../net/transport.ts";
+import { explainError, UsageError } from "../cli/user_errors.ts";
 
 /** Where one listener goes and what it serves. */
 export interface EndpointSpec {
@@ -27,10 +28,10 @@ export interface EndpointSpec {
 export class Endpoint {
   readonly spec: EndpointSpec;
   readonly port: number;
-  #listener: Acceptor;
+  #listener: RelayListener;
   #log: Logger;
 
-  private constructor(spec: EndpointSpec, listener: Acceptor, port: number, log: Logger) {
+  private constructor(spec: EndpointSpec, listener: RelayListener, port: number, log: Logger) {
     this.spec = spec;
     this.#listener = listener;
     this.port = port;
@@ -42,9 +43,11 @@ export class Endpoint {
     const keys = await Endpoint.#readKeys(spec);
     // TLS goes through node:tls over a socket the server owns, so that a stalled handshake
     // can be cut off (see tls_listener.ts); plain TCP through Deno.listen.
-    const listener = keys ? listenTls(spec, keys) : listen(spec.host, spec.port);
-    const endpoint = new Endpoint(spec, listener, (listener.addr as Deno.NetAddr).port, log);
-    relay.serve(listener, keys !== undefined);
+    const listener = keys
+      ? listenTls(spec, keys)
+      : new PlainListener(listen(spec.host, spec.port) as Deno.TcpListener);
+    const endpoint = new Endpoint(spec, listener, listener.addr.port, log);
+    relay.serve(listener);
     log.info(`${spec.label} listening on ${endpoint.address}${keys ? " (TLS)" : ""}`);
     return endpoint;
   }

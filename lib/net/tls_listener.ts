@@ -17,21 +17,21 @@
  * that cannot be done, a Node stream over the `Deno.TcpConn` stands in: the same behaviour at
  * about half the throughput (BENCHMARKS.md).
  *
- * The connections it hands out have the part of `Deno.TlsConn` the relay uses (read, write,
- * close, closeWrite, handshake, setNoDelay, setKeepAlive, remoteAddr, localAddr), with the
- * same error classes, so the relay cannot tell them apart.
+ * The connections it hands out are {@linkcode RelayConn}s, with the error classes of
+ * `Deno.TlsConn` (and TlsError for record errors after the handshake).
  *
  * @module
  */
 
 import { Duplex } from "node:stream";
 import tls from "node:tls";
+import type { RelayConn, RelayListener } from "./relay_conn.ts";
+import { TlsError } from "./io_errors.ts";
 import {
   denoError,
   Inbox,
   NativeSocket,
   type NodeError,
-  TlsError,
   tlsError,
   writeTo,
 } from "./native_socket.ts";
@@ -119,7 +119,8 @@ function duplexOf(conn: Deno.TcpConn, gate: Gate, lost: (error?: Error) => void)
 }
 
 /** One TLS connection over a TCP connection the server can close at any time. */
-export class NodeTlsConn {
+export class NodeTlsConn implements RelayConn {
+  readonly secure = true;
   readonly remoteAddr: Deno.NetAddr;
   readonly localAddr: Deno.NetAddr;
   #tcp: Deno.TcpConn;
@@ -316,6 +317,11 @@ export class NodeTlsConn {
     if (this.#native) this.#native.socket.setKeepAlive(keepAlive);
     else this.#tcp.setKeepAlive(keepAlive);
   }
+
+  /** A TLS connection is on a native socket already, where it could be moved. */
+  forDisplay(): RelayConn {
+    return this;
+  }
 }
 
 /**
@@ -323,7 +329,7 @@ export class NodeTlsConn {
  * the part of `Deno.Listener` the relay uses: `accept()`, `close()` and `addr`; accept errors
  * (EMFILE) come out of `accept()` as from Deno's, for the relay's loop to back off.
  */
-export class NodeTlsListener {
+export class NodeTlsListener implements RelayListener {
   readonly addr: Deno.NetAddr;
   #listener: Deno.TcpListener;
   #context: tls.SecureContext;
@@ -352,10 +358,8 @@ export class NodeTlsListener {
   }
 
   /** The next connection; its handshake starts at once and is the caller's to wait for. */
-  async accept(): Promise<Deno.Conn> {
-    const tcp = await this.#listener.accept();
-    // The relay uses only what NodeTlsConn implements (see the module comment).
-    return new NodeTlsConn(tcp, this.#context, this.#native) as unknown as Deno.Conn;
+  async accept(): Promise<RelayConn> {
+    return new NodeTlsConn(await this.#listener.accept(), this.#context, this.#native);
   }
 
   /** Stops listening; connections already accepted are not affected. */

@@ -23,6 +23,8 @@
 
 import net from "node:net";
 import process from "node:process";
+import { TlsError } from "./io_errors.ts";
+import type { RelayConn } from "./relay_conn.ts";
 
 /** Bytes held for a reader before the socket stops reading (back-pressure). */
 const HIGH_WATER = 64 * 1024;
@@ -37,15 +39,6 @@ const SMALL_WRITE = 1024;
 /** An error from a node:net or node:tls socket. */
 export type NodeError = Error & { code?: string };
 
-/**
- * A TLS record or alert error after the handshake (a bad MAC, a record that is not TLS, a
- * fatal alert from the peer): fatal to the connection. The message is the short reason for
- * the log line, e.g. "bad record MAC".
- */
-export class TlsError extends Error {
-  override name = "TlsError";
-}
-
 /** Whether connections may move onto native sockets; `--no-native-sockets` turns it off. */
 let nativeEnabled = true;
 
@@ -56,6 +49,62 @@ let nativeEnabled = true;
  */
 export function setNativeSockets(on: boolean): void {
   nativeEnabled = on;
+}
+
+/**
+ * Checks that native sockets work in this Deno, on a loopback pair: a connection is adopted
+ * and bytes go both ways, then both descriptors close. Resolves with undefined if they work,
+ * else with the reason; the caller then turns them off. The internals used here are not a
+ * public API, so a Deno release may change them: this is how the server finds out at start.
+ */
+export async function checkNativeSockets(): Promise<string | undefined> {
+  if (!nativeTcp) return "this Deno has no native TCP handle with openFromRid";
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let client: Deno.TcpConn | undefined;
+  let native: NativeConn | undefined;
+  const timer = setTimeout(() => {
+    listener.close();
+    client?.close();
+  }, 2000);
+  try {
+    const accepting = listener.accept();
+    client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+    const accepted = await accepting;
+    native = NativeConn.adopt(accepted);
+    if (!native) {
+      accepted.close();
+      return "a connection could not be moved onto a native socket";
+    }
+    const buffer = new Uint8Array(4);
+    await native.write(Uint8Array.of(1, 2, 3, 4));
+    let got = 0;
+    while (got < 4) got += (await client.read(buffer.subarray(got))) ?? 4;
+    if (buffer.join() !== "1,2,3,4") return "bytes written on a native socket came out wrong";
+    await client.write(Uint8Array.of(5, 6, 7, 8));
+    got = 0;
+    while (got < 4) got += (await native.read(buffer.subarray(got))) ?? 4;
+    if (buffer.join() !== "5,6,7,8") return "bytes read from a native socket came out wrong";
+    native.close();
+    native = undefined;
+    if ((await client.read(buffer)) !== null) return "closing a native socket did not close it";
+    return undefined;
+  } catch (error) {
+    return `the self-test failed: ${error instanceof Error ? error.message : error}`;
+  } finally {
+    clearTimeout(timer);
+    try {
+      native?.close();
+    } catch {
+      // Closed already.
+    }
+    for (const resource of [client, listener]) {
+      try {
+        resource?.close();
+      } catch {
+        // Closed already.
+      }
+    }
+  }
 }
 
 /**
@@ -284,7 +333,8 @@ export function writeTo(
  * A plain TCP connection on a native socket, with the part of `Deno.TcpConn` the relay uses
  * (read, write, close, closeWrite, setNoDelay, setKeepAlive, remoteAddr, localAddr).
  */
-export class NativeConn {
+export class NativeConn implements RelayConn {
+  readonly secure = false;
   readonly remoteAddr: Deno.NetAddr;
   readonly localAddr: Deno.NetAddr;
   #tcp: Deno.TcpConn;
@@ -305,10 +355,18 @@ export class NativeConn {
     socket.on("error", (error: NodeError) => this.#inbox.fail(denoError(error)));
   }
 
-  /** `tcp` on a native socket, or `tcp` itself where it cannot be moved (see the module). */
-  static adopt(tcp: Deno.TcpConn): Deno.TcpConn {
+  /** `tcp` on a native socket; undefined, `tcp` untouched, where it cannot be moved. */
+  static adopt(tcp: Deno.TcpConn): NativeConn | undefined {
     const native = NativeSocket.adopt(tcp);
-    return native ? new NativeConn(tcp, native) as unknown as Deno.TcpConn : tcp;
+    return native ? new NativeConn(tcp, native) : undefined;
+  }
+
+  handshake(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  forDisplay(): RelayConn {
+    return this;
   }
 
   read(buffer: Uint8Array): Promise<number | null> {

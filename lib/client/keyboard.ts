@@ -5,11 +5,11 @@
  * @module
  */
 
-import { concatBytes } from "./bytes.ts";
-import { DEFAULT_MAX_FRAME, encodeFrameBytes, FIXED_BODY_SIZE } from "./frame.ts";
-import { encodeIdentify } from "./identify.ts";
-import { localTimestamp } from "./time.ts";
-import { type Reader, writeAll, type Writer } from "./wire_io.ts";
+import { concatBytes } from "../protocol/bytes.ts";
+import { DEFAULT_MAX_FRAME, encodeFrameBytes, FIXED_BODY_SIZE } from "../protocol/frame.ts";
+import { encodeIdentify } from "../protocol/identify.ts";
+import { localTimestamp } from "../protocol/time.ts";
+import { type Reader, writeAll, type Writer } from "../net/wire_io.ts";
 
 const encoder = new TextEncoder();
 

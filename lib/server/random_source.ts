@@ -5,8 +5,8 @@
  * @module
  */
 
-import { encodeFrame } from "./frame.ts";
-import { localTimestamp } from "./time.ts";
+import { encodeFrame } from "../protocol/frame.ts";
+import { localTimestamp } from "../protocol/time.ts";
 
 const NAMES = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy"];
 const TEXTS = [

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { explainError, UsageError } from "./user_errors.ts";
+import { explainError, UsageError } from "../cli/user_errors.ts";
 
 /** Where to connect, and how. */
 export interface DialOptions {

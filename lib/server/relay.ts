@@ -1,21 +1,23 @@
 /**
  * The relay: accepts connections on any number of listeners, reads each client's identify
- * code in the client's own task, then either registers a display with the fan-out or reads
- * a keyboard's frames and broadcasts them. Every limit that keeps one bad client from
- * hurting the others lives in {@linkcode RelayOptions}.
+ * code in the client's own task, then either subscribes a display to the bus (lib/server/bus.ts) or
+ * reads a keyboard's frames and publishes them there. Every limit that keeps one bad client
+ * from hurting the others lives in {@linkcode RelayOptions}.
  *
  * @module
  */
 
 import { ClientMemory, type MemoryHolder } from "./client_memory.ts";
-import { ProtocolError } from "./errors.ts";
-import { type BacklogLimits, describeIoError, DisplayQueue, Fanout } from "./fanout.ts";
-import { DEFAULT_MAX_FRAME } from "./frame.ts";
-import { countFrames, FrameDecoder } from "./frame_decoder.ts";
-import { type Identity, parseIdentify } from "./identify.ts";
-import type { Logger } from "./log.ts";
-import { NativeConn, TlsError } from "./native_socket.ts";
-import { readExact } from "./wire_io.ts";
+import { ProtocolError } from "../protocol/errors.ts";
+import type { Bus } from "./bus.ts";
+import { type BacklogLimits, DisplayQueue, Fanout } from "./fanout.ts";
+import { DEFAULT_MAX_FRAME } from "../protocol/frame.ts";
+import { KeyboardSession } from "./keyboard_session.ts";
+import { type Identity, parseIdentify } from "../protocol/identify.ts";
+import type { Logger } from "../cli/log.ts";
+import { describeIoError, TlsError } from "../net/io_errors.ts";
+import type { RelayConn, RelayListener } from "../net/relay_conn.ts";
+import { readExact } from "../net/wire_io.ts";
 
 /** Every limit of a relay. Times are in seconds, sizes in bytes. */
 export interface RelayOptions extends BacklogLimits {
@@ -38,18 +40,9 @@ export interface RelayOptions extends BacklogLimits {
   keepAlive: boolean;
   /**
    * Bytes all clients of the process may hold together in partly received frames and unsent
-   * backlogs (lib/client_memory.ts); 0 means no budget.
+   * backlogs (lib/server/client_memory.ts); 0 means no budget.
    */
   maxClientMemory: number;
-}
-
-/**
- * What the relay needs of a listener: `Deno.listen`'s, or the TLS listener of
- * tls_listener.ts, whose connections can be closed in mid-handshake.
- */
-export interface Acceptor {
-  accept(): Promise<Deno.Conn>;
-  close(): void;
 }
 
 /** Defaults, chosen in RELIABILITY.md beside those of IRC servers and Redis. */
@@ -91,13 +84,13 @@ const DISPLAY_READ_RATE = 64 * 1024;
 class Client implements MemoryHolder {
   readonly peer: string;
   readonly address: string;
-  /** Replaced at most once: by the native socket a plain display moves to (#runDisplay). */
-  conn: Deno.Conn;
+  /** Replaced at most once: by the connection a display is written on (#runDisplay). */
+  conn: RelayConn;
   role: Identity["role"] | "unidentified" = "unidentified";
   closed = false;
   /**
    * Bytes held for it, by which the memory budget ranks it: a keyboard's partial frame, or a
-   * display's own joined copy (lib/client_memory.ts, lib/fanout.ts).
+   * display's own joined copy (lib/server/client_memory.ts, lib/server/fanout.ts).
    */
   holding: () => number = () => 0;
   /** Drops it with a reason; set by the relay. */
@@ -108,10 +101,10 @@ class Client implements MemoryHolder {
   /** Bytes of its own counted in the memory budget: a keyboard's partial frame. */
   #reserved = 0;
 
-  constructor(conn: Deno.Conn, memory: ClientMemory, onClose: (client: Client) => void) {
+  constructor(conn: RelayConn, memory: ClientMemory, onClose: (client: Client) => void) {
     this.conn = conn;
     this.#memory = memory;
-    const addr = conn.remoteAddr as Deno.NetAddr;
+    const addr = conn.remoteAddr;
     this.address = addr.hostname;
     this.peer = addr.hostname.includes(":")
       ? `[${addr.hostname}]:${addr.port}`
@@ -169,7 +162,7 @@ class Client implements MemoryHolder {
    */
   async shutdown(ms: number): Promise<void> {
     if (this.closed) return;
-    if ("handshake" in this.conn) {
+    if (this.conn.secure) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
         this.conn.closeWrite().catch(() => {}),
@@ -270,11 +263,12 @@ export class ConnectionCount {
 /** A relay: one display registry, any number of listeners feeding it. */
 export class Relay {
   readonly options: RelayOptions;
-  readonly fanout: Fanout;
+  /** Where keyboards publish and displays subscribe: the in-process fan-out (lib/server/bus.ts). */
+  readonly bus: Bus;
   #log: Logger;
   #clients = new Set<Client>();
   #count: ConnectionCount;
-  #listeners = new Set<Acceptor>();
+  #listeners = new Set<RelayListener>();
   #softTimer: ReturnType<typeof setInterval>;
   #lastLimitLog = 0;
   #closing = false;
@@ -285,8 +279,8 @@ export class Relay {
     this.options = { ...DEFAULT_RELAY_OPTIONS, ...options };
     this.#log = log;
     this.#count = count ?? new ConnectionCount(this.options.maxClientMemory);
-    this.fanout = new Fanout(this.#count.memory);
-    this.#softTimer = setInterval(() => this.fanout.checkSoftLimits(Date.now()), 1000);
+    this.bus = new Fanout(this.#count.memory);
+    this.#softTimer = setInterval(() => this.bus.checkLimits(Date.now()), 1000);
   }
 
   /** Open connections, for tests and the soak's accounting. */
@@ -299,19 +293,19 @@ export class Relay {
    * hand over connections whose handshake each client's own task completes, under a
    * deadline, so a client that never finishes it delays nobody.
    */
-  serve(listener: Acceptor, tls = false): Promise<void> {
+  serve(listener: RelayListener): Promise<void> {
     this.#listeners.add(listener);
-    return this.#track(this.#acceptLoop(listener, tls));
+    return this.#track(this.#acceptLoop(listener));
   }
 
   /** Stops listening on `listener` only, leaving its connections open (certificate reload). */
-  unserve(listener: Acceptor): void {
+  unserve(listener: RelayListener): void {
     if (this.#listeners.delete(listener)) closeQuietly(listener);
   }
 
   /** Sends a run of complete big-endian frames from the relay itself to every display. */
   broadcast(frames: Uint8Array): void {
-    this.fanout.broadcast(frames, false);
+    this.bus.publish(frames, false);
   }
 
   /** Stops accepting, closes every client, and resolves when every task has ended. */
@@ -320,7 +314,7 @@ export class Relay {
     clearInterval(this.#softTimer);
     for (const listener of this.#listeners) closeQuietly(listener);
     this.#listeners.clear();
-    this.fanout.close();
+    this.bus.close();
     await Promise.all([...this.#clients].map((client) => client.shutdown(SHUTDOWN_GRACE_MS)));
     await Promise.allSettled([...this.#tasks]);
   }
@@ -331,10 +325,10 @@ export class Relay {
     return task;
   }
 
-  async #acceptLoop(listener: Acceptor, tls: boolean): Promise<void> {
+  async #acceptLoop(listener: RelayListener): Promise<void> {
     let backoff = 0;
     for (;;) {
-      let conn: Deno.Conn;
+      let conn: RelayConn;
       try {
         conn = await listener.accept();
         backoff = 0;
@@ -352,11 +346,11 @@ export class Relay {
         await new Promise((resolve) => setTimeout(resolve, backoff));
         continue;
       }
-      this.#admit(conn, tls);
+      this.#admit(conn);
     }
   }
 
-  #admit(conn: Deno.Conn, tls: boolean): void {
+  #admit(conn: RelayConn): void {
     const client = new Client(conn, this.#count.memory, (gone) => this.#forget(gone));
     const { maxConnections, maxPerAddress } = this.options;
     const fromAddress = this.#count.perAddress.get(client.address) ?? 0;
@@ -380,8 +374,8 @@ export class Relay {
     this.#count.memory.add(client);
     this.#count.total++;
     this.#count.perAddress.set(client.address, fromAddress + 1);
-    this.#log.info(`${client.peer} connected${tls ? " (TLS)" : ""}`);
-    this.#track(this.#handle(client, tls));
+    this.#log.info(`${client.peer} connected${conn.secure ? " (TLS)" : ""}`);
+    this.#track(this.#handle(client));
   }
 
   #forget(client: Client): void {
@@ -402,19 +396,17 @@ export class Relay {
     else this.#log.info(line);
   }
 
-  async #handle(client: Client, tls: boolean): Promise<void> {
-    let handshaken = !tls;
+  async #handle(client: Client): Promise<void> {
+    const conn = client.conn;
+    let handshaken = !conn.secure;
     const expire = (what: string) => () => this.#end(client, "dropped", what);
     try {
-      const conn = client.conn;
-      if (this.options.keepAlive && "setKeepAlive" in conn) {
-        (conn as Deno.TcpConn).setKeepAlive(true);
-      }
-      if (tls) {
+      if (this.options.keepAlive) conn.setKeepAlive(true);
+      if (conn.secure) {
         await withDeadline(
           this.options.handshakeTimeout,
           expire(`no TLS handshake within ${this.options.handshakeTimeout} s`),
-          (conn as Deno.TlsConn).handshake(),
+          conn.handshake(),
         );
         handshaken = true;
       }
@@ -426,14 +418,14 @@ export class Relay {
       if (code === null) return this.#end(client, "disconnected", "closed before identifying");
       const identity = parseIdentify(code);
       client.role = identity.role;
-      if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+      conn.setNoDelay(true);
       this.#log.info(
         `${client.peer} identified as ${identity.role}${
           identity.littleEndian ? " (little-endian)" : ""
         }`,
       );
       if (identity.role === "display") await this.#runDisplay(client, identity.littleEndian);
-      else await this.#runKeyboard(client, identity.littleEndian, expire);
+      else await this.#runKeyboard(client, identity.littleEndian);
     } catch (error) {
       if (client.closed) return;
       if (error instanceof ProtocolError) return this.#end(client, "dropped", error.message);
@@ -447,10 +439,8 @@ export class Relay {
   }
 
   async #runDisplay(client: Client, littleEndian: boolean): Promise<void> {
-    // A plain display moves onto a native socket, whose writes are made in the call rather
-    // than when the event loop next polls an op: with 1000 displays, about a quarter of the
-    // p99 latency (native_socket.ts). A TLS display is on one already.
-    if (!("handshake" in client.conn)) client.conn = NativeConn.adopt(client.conn as Deno.TcpConn);
+    // A plain display moves onto a native socket, where it can (RelayConn.forDisplay).
+    client.conn = client.conn.forDisplay();
     const queue = new DisplayQueue(
       client.conn,
       littleEndian,
@@ -458,7 +448,7 @@ export class Relay {
       (reason) => this.#end(client, "dropped", reason),
     );
     client.holding = () => queue.ownBytes;
-    this.fanout.add(queue);
+    this.bus.subscribe(queue);
     let tokens = DISPLAY_READ_RATE;
     let refilled = Date.now();
     try {
@@ -473,40 +463,41 @@ export class Relay {
         if (tokens < 0) await client.sleep(-tokens * 1000 / DISPLAY_READ_RATE);
       }
     } finally {
-      this.fanout.delete(queue);
+      this.bus.unsubscribe(queue);
       queue.discard();
     }
   }
 
-  async #runKeyboard(
-    client: Client,
-    littleEndian: boolean,
-    expire: (what: string) => () => void,
-  ): Promise<void> {
-    const { maxFrame, frameTimeout, keyboardRate, keyboardBurst } = this.options;
-    const decoder = new FrameDecoder({ littleEndian, maxFrame });
+  async #runKeyboard(client: Client, littleEndian: boolean): Promise<void> {
+    const session = new KeyboardSession({ ...this.options, littleEndian }, Date.now());
+    const decoder = session.decoder;
     client.holding = () => decoder.reserved;
     const buffers = new ReadBuffers();
-    const onFrameTimeout = expire(`frame not completed within ${frameTimeout} s`);
     let frameTimer: ReturnType<typeof setTimeout> | undefined;
-    /**
-     * Waits without reading. The frame timer stops meanwhile: the rest of the frame may be
-     * waiting in the socket while the server itself is not reading. It starts again after.
-     */
-    const pause = async (until: Promise<unknown>) => {
+    let armedFor: number | undefined;
+    /** Keeps the frame timer at the session's deadline. */
+    const followDeadline = () => {
+      const deadline = session.frameDeadline;
+      if (deadline === armedFor) return;
       clearTimeout(frameTimer);
-      frameTimer = undefined;
-      await until;
-      if (decoder.buffered > 0) frameTimer = setTimeout(onFrameTimeout, frameTimeout * 1000);
+      armedFor = deadline;
+      frameTimer = deadline === undefined ? undefined : setTimeout(
+        () => this.#end(client, "dropped", session.frameTimeoutReason),
+        deadline - Date.now(),
+      );
     };
-    // Token bucket: when a keyboard is over its rate, its socket is not read until it is back
-    // under, so TCP pushes back on it and nothing is lost.
-    let tokens = keyboardBurst;
-    let refilled = Date.now();
+    /** Waits without reading; the frame clock stops meanwhile (see KeyboardSession). */
+    const pause = async (until: Promise<unknown>) => {
+      session.stopClock();
+      followDeadline();
+      await until;
+      session.startClock(Date.now());
+      followDeadline();
+    };
     try {
       for (;;) {
         // The server is writing slower than keyboards send: let the displays catch up first.
-        const ready = this.fanout.ready();
+        const ready = this.bus.ready();
         if (ready) await pause(ready);
         if (client.closed) return;
         const spare = decoder.spare();
@@ -517,45 +508,23 @@ export class Relay {
           : buffers.next(decoder.reserved > KEYBOARD_READ_LARGE);
         const n = await client.conn.read(target);
         if (n === null) {
-          const partial = decoder.buffered > 0 ? " in the middle of a frame" : "";
+          const partial = session.inFrame ? " in the middle of a frame" : "";
           return this.#end(client, "disconnected", `closed by peer${partial}`);
         }
         if (target !== spare) buffers.filled(n);
-        let frames: Uint8Array;
-        try {
-          frames = decoder.pushFrames(target.subarray(0, n));
-        } catch (error) {
-          // Frames sent correctly before the broken one still go out.
-          if (error instanceof ProtocolError && error.precedingFrames.length > 0) {
-            this.fanout.broadcast(error.precedingFrames, littleEndian);
-          }
-          throw error;
-        } finally {
-          client.reserve(decoder.reserved);
-        }
-        // The frame timer runs while a frame is incomplete; each completed frame restarts it.
-        if (frameTimer !== undefined && (frames.length > 0 || decoder.buffered === 0)) {
-          clearTimeout(frameTimer);
-          frameTimer = undefined;
-        }
-        if (decoder.buffered > 0) frameTimer ??= setTimeout(onFrameTimeout, frameTimeout * 1000);
-        if (frames.length === 0) continue;
-        this.fanout.broadcast(frames, littleEndian);
-        if (keyboardRate > 0) {
-          const now = Date.now();
-          tokens = Math.min(keyboardBurst, tokens + (now - refilled) * keyboardRate / 1000);
-          refilled = now;
-          tokens -= countFrames(frames, decoder);
-          if (tokens < 0) {
-            await pause(new Promise((r) => setTimeout(r, -tokens * 1000 / keyboardRate)));
-          }
-        }
+        const received = session.receive(target.subarray(0, n), Date.now());
+        client.reserve(decoder.reserved);
+        if (received.frames.length > 0) this.bus.publish(received.frames, littleEndian);
+        if (received.drop) return this.#end(client, "dropped", received.drop);
+        followDeadline();
+        // Over --keyboard-rate: its socket is not read for a while, so TCP pushes back on it.
+        if (received.pauseMs > 0) await pause(client.sleep(received.pauseMs));
       }
     } finally {
       clearTimeout(frameTimer);
       client.reserve(0);
       client.holding = () => 0;
-      decoder.release();
+      session.release();
       buffers.release();
     }
   }

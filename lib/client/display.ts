@@ -5,14 +5,14 @@
  * @module
  */
 
-import { ProtocolError } from "./errors.ts";
-import { decodeFrameBody, type Message } from "./frame.ts";
-import { FrameDecoder, splitFrames } from "./frame_decoder.ts";
-import { encodeIdentify } from "./identify.ts";
-import { neutralizeControls } from "./sanitize.ts";
-import { formatTimestamp } from "./time.ts";
-import { looksLikeTlsRecord } from "./transport.ts";
-import { type Reader, writeAll, type Writer } from "./wire_io.ts";
+import { ProtocolError } from "../protocol/errors.ts";
+import { decodeFrameBody, type Message } from "../protocol/frame.ts";
+import { FrameDecoder, splitFrames } from "../protocol/frame_decoder.ts";
+import { encodeIdentify } from "../protocol/identify.ts";
+import { neutralizeControls } from "../protocol/sanitize.ts";
+import { formatTimestamp } from "../protocol/time.ts";
+import { looksLikeTlsRecord } from "../net/transport.ts";
+import { type Reader, writeAll, type Writer } from "../net/wire_io.ts";
 
 /**
  * Formats a message as the display prints it: `<username> YYYY-MM-DD HH:mm:ss <text>`, with

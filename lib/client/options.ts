@@ -5,9 +5,9 @@
  * @module
  */
 
-import { type OptionSpec, type OptionValues, portOption, stringOption } from "./args.ts";
-import { dial, type DialOptions, formatAddress } from "./transport.ts";
-import { explainError, UsageError } from "./user_errors.ts";
+import { type OptionSpec, type OptionValues, portOption, stringOption } from "../cli/args.ts";
+import { dial, type DialOptions, formatAddress } from "../net/transport.ts";
+import { explainError, UsageError } from "../cli/user_errors.ts";
 
 /** Options every client takes. */
 export const CONNECTION_OPTIONS: OptionSpec = {
