@@ -19,7 +19,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type CertificateSet, generateCertificates } from "../tools/certificates.ts";
+import { CertificateDir } from "./helpers/processes.ts";
 import { encodeFrame } from "../lib/protocol/frame.ts";
 import { encodeIdentify } from "../lib/protocol/identify.ts";
 import { writeAll } from "../lib/net/wire_io.ts";
@@ -47,39 +47,14 @@ const PATHS = [
   { label: "--no-native-sockets", args: ["--no-native-sockets"] },
 ];
 
-/** A certificate set written to a temporary directory, removed on dispose. */
-class Certs implements AsyncDisposable {
-  constructor(readonly dir: string, readonly set: CertificateSet) {}
-
-  static async create(): Promise<Certs> {
-    const dir = await Deno.makeTempDir({ prefix: "wirechat-attacks-" });
-    const certs = new Certs(dir, await generateCertificates());
-    await Deno.writeTextFile(certs.cert, certs.set.serverCert);
-    await Deno.writeTextFile(certs.key, certs.set.serverKey);
-    return certs;
-  }
-
-  get cert(): string {
-    return `${this.dir}/server.crt`;
-  }
-
-  get key(): string {
-    return `${this.dir}/server.key`;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await Deno.remove(this.dir, { recursive: true });
-  }
-}
-
 /** Starts a single server on a free port: plain, or TLS with `certs`. */
-function startServer(args: string[], certs?: Certs): Promise<ServerProcess> {
-  const tls = certs ? ["--cert", certs.cert, "--key", certs.key] : [];
+function startServer(args: string[], certs?: CertificateDir): Promise<ServerProcess> {
+  const tls = certs ? ["--cert", certs.certFile, "--key", certs.keyFile] : [];
   return ServerProcess.start(["--port", "0", ...tls, ...args]);
 }
 
 /** The single server's endpoint as a target for clients. */
-function targetOf(server: ServerProcess, certs?: Certs): Target {
+function targetOf(server: ServerProcess, certs?: CertificateDir): Target {
   return { port: server.endpoints[0].port, tls: certs !== undefined, caCert: certs?.set.caCert };
 }
 
@@ -193,7 +168,7 @@ for (const path of PATHS) {
   Deno.test(
     `hole 1: after storms of ${STORM} connections reset before accept, a TLS server still relays within 1 s (${path.label})`,
     bounded(40_000, async () => {
-      await using certs = await Certs.create();
+      await using certs = await CertificateDir.create();
       await using server = await startServer(path.args, certs);
       await survivesResetStorms(server, [targetOf(server, certs)]);
     }),
@@ -202,11 +177,11 @@ for (const path of PATHS) {
   Deno.test(
     `hole 1: after storms of ${STORM} connections reset before accept, --reference's plain and TLS ports still relay within 1 s (${path.label})`,
     bounded(50_000, async () => {
-      await using certs = await Certs.create();
+      await using certs = await CertificateDir.create();
       await using server = await ServerProcess.startReference(["--certs", certs.dir, ...path.args]);
       await survivesResetStorms(server, [
         { port: server.port("full server"), tls: false },
-        { port: server.port("full TLS server"), tls: true, caCert: certs.set.caCert },
+        { port: server.port("full TLS server"), tls: true, caCert: certs.caCert },
       ]);
     }),
   );
@@ -377,7 +352,7 @@ Deno.test({
     // what a connection costs without a frame (20 KiB, see above), and what node:tls holds for
     // each TLS keyboard outside the budget (RELIABILITY.md, "Limits that are not ours").
     const allowedKiB = (budget + 12 * MiB) / KiB + plainCount * 25 + tlsCount * 250;
-    await using certs = await Certs.create();
+    await using certs = await CertificateDir.create();
     await using server = await ServerProcess.startReference([
       "--certs",
       certs.dir,
@@ -389,7 +364,7 @@ Deno.test({
     const fullTls: Target = {
       port: server.port("full TLS server"),
       tls: true,
-      caCert: certs.set.caCert,
+      caCert: certs.caCert,
     };
     const random: Target = { port: server.port("random-message server"), tls: false };
     const randomTls: Target = { ...fullTls, port: server.port("random-message TLS server") };
@@ -639,7 +614,7 @@ for (const path of PATHS) {
     Deno.test(
       `hole 4: 100 ${kind} displays reading flat out each get all ${FLOOD_FRAMES} messages of a keyboard sending flat out, in order, none dropped (${path.label})`,
       bounded(50_000, async () => {
-        await using certs = tls ? await Certs.create() : undefined;
+        await using certs = tls ? await CertificateDir.create() : undefined;
         await using server = await startServer(["--keyboard-rate", "0", ...path.args], certs);
         await floodTest(server, targetOf(server, certs), 100, false);
       }),
@@ -650,7 +625,7 @@ for (const path of PATHS) {
     Deno.test(
       `hole 4: a stalled ${kind} display among 50 fast ones is the only one dropped, and the fast ones get all ${FLOOD_FRAMES} messages (${path.label})`,
       bounded(50_000, async () => {
-        await using certs = tls ? await Certs.create() : undefined;
+        await using certs = tls ? await CertificateDir.create() : undefined;
         const args = ["--keyboard-rate", "0", "--soft-seconds", "5", ...path.args];
         await using server = await startServer(args, certs);
         await floodTest(server, targetOf(server, certs), 50, true);
@@ -663,14 +638,14 @@ for (const path of PATHS) {
 Deno.test(
   `hole 4: 100 TLS displays on --reference's full TLS port reading flat out each get all ${FLOOD_FRAMES} messages of a keyboard sending flat out, in order, none dropped (native sockets)`,
   bounded(50_000, async () => {
-    await using certs = await Certs.create();
+    await using certs = await CertificateDir.create();
     await using server = await ServerProcess.startReference([
       "--certs",
       certs.dir,
       "--keyboard-rate",
       "0",
     ]);
-    const target = { port: server.port("full TLS server"), tls: true, caCert: certs.set.caCert };
+    const target = { port: server.port("full TLS server"), tls: true, caCert: certs.caCert };
     await floodTest(server, target, 100, false);
   }),
 );
@@ -683,7 +658,7 @@ Deno.test({
     "a TLS display sending flat out after identifying is read slowly: the server's CPU stays low and a pair still exchanges within 1 s",
   ignore: !LINUX,
   fn: bounded(30_000, async () => {
-    await using certs = await Certs.create();
+    await using certs = await CertificateDir.create();
     await using server = await startServer([], certs);
     const target = targetOf(server, certs);
     const chatty = await dial(target);

@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { concatBytes } from "../lib/protocol/bytes.ts";
 import { encodeFrame } from "../lib/protocol/frame.ts";
 import { type KeyboardRules, KeyboardSession } from "../lib/server/keyboard_session.ts";
 import { JASON_BE, TIME } from "./helpers/vectors.ts";
@@ -21,15 +22,7 @@ function test(name: string, fn: () => void): void {
   Deno.test({ name, permissions: "none", fn });
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
+const concat = (...parts: Uint8Array[]) => concatBytes(parts);
 
 const frames = (count: number) => concat(...Array.from({ length: count }, () => JASON_BE));
 

@@ -11,7 +11,8 @@
  */
 
 import assert from "node:assert/strict";
-import { type CertificateSet, generateCertificates } from "../tools/certificates.ts";
+import { CertificateDir } from "./helpers/processes.ts";
+import { generateCertificates } from "../tools/certificates.ts";
 import { encodeFrame, type Message } from "../lib/protocol/frame.ts";
 import { FrameDecoder } from "../lib/protocol/frame_decoder.ts";
 import { encodeIdentify, type Role } from "../lib/protocol/identify.ts";
@@ -41,36 +42,6 @@ function frames(count: number, username: string, size = 10): Uint8Array {
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
-}
-
-/** A certificate set written to a temporary directory, removed on dispose. */
-class Certs implements AsyncDisposable {
-  constructor(readonly dir: string, readonly set: CertificateSet) {}
-
-  static async create(): Promise<Certs> {
-    const dir = await Deno.makeTempDir({ prefix: "wirechat-reliability-" });
-    const certs = new Certs(dir, await generateCertificates());
-    await certs.install(certs.set);
-    return certs;
-  }
-
-  get cert(): string {
-    return `${this.dir}/server.crt`;
-  }
-
-  get key(): string {
-    return `${this.dir}/server.key`;
-  }
-
-  /** Writes `set` as server.crt and server.key. */
-  async install(set: CertificateSet, parts: "both" | "cert" = "both"): Promise<void> {
-    await Deno.writeTextFile(this.cert, set.serverCert);
-    if (parts === "both") await Deno.writeTextFile(this.key, set.serverKey);
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await Deno.remove(this.dir, { recursive: true });
-  }
 }
 
 /** A client speaking the protocol from the test: identifies, then collects what arrives. */
@@ -258,15 +229,15 @@ for (const path of PATHS) {
       `a TLS keyboard sending as fast as it can is paused too: the server's memory stays flat (${path.label})`,
     ignore: !LINUX,
     async fn() {
-      await using certs = await Certs.create();
+      await using certs = await CertificateDir.create();
       await using server = await startServer([
         "--cert",
-        certs.cert,
+        certs.certFile,
         "--key",
-        certs.key,
+        certs.keyFile,
         ...path.args,
       ]);
-      const target = { port: server.endpoints[0].port, tls: true, caCert: certs.set.caCert };
+      const target = { port: server.endpoints[0].port, tls: true, caCert: certs.caCert };
       await using keyboard = await Client.connect(server, target, "keyboard");
       const before = await server.stats();
       // 1 KB frames for 3 s, as fast as the socket takes them: 1000/s get through, the rest wait.
@@ -327,7 +298,7 @@ Deno.test("a keyboard the server is pausing is not dropped for the frame it coul
 });
 
 Deno.test("--max-connections bounds the whole process: the excess is refused at once, plain and TLS", async () => {
-  await using certs = await Certs.create();
+  await using certs = await CertificateDir.create();
   await using server = await ServerProcess.startReference([
     "--certs",
     certs.dir,
@@ -389,13 +360,13 @@ const TIME_LIMITS = ["--identify-timeout", "1", "--frame-timeout", "1", "--hands
  * handshake with no identify code after it.
  */
 async function tlsTimeLimitSteps(t: Deno.TestContext, args: string[]): Promise<void> {
-  await using certs = await Certs.create();
+  await using certs = await CertificateDir.create();
   await using tlsServer = await startServer([
     ...TIME_LIMITS,
     "--cert",
-    certs.cert,
+    certs.certFile,
     "--key",
-    certs.key,
+    certs.keyFile,
     ...args,
   ]);
   const tlsPort = tlsServer.endpoints[0].port;
@@ -420,7 +391,7 @@ async function tlsTimeLimitSteps(t: Deno.TestContext, args: string[]): Promise<v
     );
   }
   await t.step("a TLS handshake but no identify code", async () => {
-    const conn = await dial({ port: tlsPort, tls: true, caCert: certs.set.caCert });
+    const conn = await dial({ port: tlsPort, tls: true, caCert: certs.caCert });
     onTime(await closedBy(conn, 5000), "TLS without identify");
   });
 }
@@ -482,8 +453,8 @@ for (const path of PATHS) {
       `TCP keepalive is on for plain and TLS clients, and --no-keepalive turns it off (${path.label})`,
     ignore: !LINUX,
     async fn() {
-      await using certs = await Certs.create();
-      const tlsArgs = ["--cert", certs.cert, "--key", certs.key];
+      await using certs = await CertificateDir.create();
+      const tlsArgs = ["--cert", certs.certFile, "--key", certs.keyFile];
       for (const [args, expected] of [[[], true], [["--no-keepalive"], false]] as const) {
         await using plain = await startServer([...args, ...path.args]);
         await using tls = await startServer([...args, ...tlsArgs, ...path.args]);
@@ -491,7 +462,7 @@ for (const path of PATHS) {
         await using keyboard = await Client.connect(tls, {
           port: tls.endpoints[0].port,
           tls: true,
-          caCert: certs.set.caCert,
+          caCert: certs.caCert,
         }, "keyboard");
         assert.equal(await keepAliveOn(plain.endpoints[0].port, display.port), expected);
         assert.equal(await keepAliveOn(tls.endpoints[0].port, keyboard.port), expected);
@@ -513,7 +484,7 @@ Deno.test({
   name: "out of descriptors, the server logs once, backs off without spinning, and recovers",
   ignore: !LINUX || !(await hasPrlimit()),
   async fn() {
-    await using certs = await Certs.create();
+    await using certs = await CertificateDir.create();
     await using server = await ServerProcess.startReference([
       "--certs",
       certs.dir,
@@ -524,7 +495,7 @@ Deno.test({
     const tls: Target = {
       port: server.port("full TLS server"),
       tls: true,
-      caCert: certs.set.caCert,
+      caCert: certs.caCert,
     };
     const failures = server.log.collect((line) => /accept failed/.test(line));
     const flood: Deno.Conn[] = [];
@@ -574,12 +545,18 @@ async function trusts(port: number, caCert: string): Promise<boolean> {
  */
 async function withOpenTlsSession(
   args: string[],
-  body: (server: ServerProcess, certs: Certs, port: number) => Promise<void>,
+  body: (server: ServerProcess, certs: CertificateDir, port: number) => Promise<void>,
 ): Promise<void> {
-  await using certs = await Certs.create();
-  await using server = await startServer(["--cert", certs.cert, "--key", certs.key, ...args]);
+  await using certs = await CertificateDir.create();
+  await using server = await startServer([
+    "--cert",
+    certs.certFile,
+    "--key",
+    certs.keyFile,
+    ...args,
+  ]);
   const port = server.endpoints[0].port;
-  const target = { port, tls: true, caCert: certs.set.caCert };
+  const target = { port, tls: true, caCert: certs.caCert };
   await using display = await Client.connect(server, target, "display");
   await using keyboard = await Client.connect(server, target, "keyboard");
   await keyboard.send(frame("alice", "before"));
@@ -606,7 +583,7 @@ Deno.test({
         "a new connection did not get the new certificate",
       );
       assert.ok(
-        !(await trusts(port, certs.set.caCert)),
+        !(await trusts(port, certs.caCert)),
         "a new connection got the old certificate",
       );
     }),
@@ -633,7 +610,7 @@ Deno.test({
       await certs.install(await generateCertificates(), "cert");
       server.kill("SIGHUP");
       await refused;
-      assert.ok(await trusts(port, certs.set.caCert), "the old certificate is no longer served");
+      assert.ok(await trusts(port, certs.caCert), "the old certificate is no longer served");
     }),
 });
 

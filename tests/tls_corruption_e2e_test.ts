@@ -11,9 +11,9 @@
  */
 
 import assert from "node:assert/strict";
+import { CertificateDir } from "./helpers/processes.ts";
 import { Duplex } from "node:stream";
 import tls from "node:tls";
-import { type CertificateSet, generateCertificates } from "../tools/certificates.ts";
 import { encodeIdentify, type Role } from "../lib/protocol/identify.ts";
 import { healthyExchange } from "../tools/soak/health.ts";
 import { ServerProcess } from "../tools/soak/server_process.ts";
@@ -46,31 +46,6 @@ const CORRUPTIONS = [
 
 function randomBytes(n: number): Uint8Array {
   return crypto.getRandomValues(new Uint8Array(n));
-}
-
-/** A certificate set written to a temporary directory, removed on dispose. */
-class Certs implements AsyncDisposable {
-  constructor(readonly dir: string, readonly set: CertificateSet) {}
-
-  static async create(): Promise<Certs> {
-    const dir = await Deno.makeTempDir({ prefix: "wirechat-tls-corruption-" });
-    const certs = new Certs(dir, await generateCertificates());
-    await Deno.writeTextFile(certs.cert, certs.set.serverCert);
-    await Deno.writeTextFile(certs.key, certs.set.serverKey);
-    return certs;
-  }
-
-  get cert(): string {
-    return `${this.dir}/server.crt`;
-  }
-
-  get key(): string {
-    return `${this.dir}/server.key`;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await Deno.remove(this.dir, { recursive: true });
-  }
 }
 
 /**
@@ -247,19 +222,19 @@ for (const path of PATHS) {
   Deno.test(
     `a corrupted TLS record after the handshake drops the connection at once, with an alert and one log line (${path.label})`,
     bounded(30_000, async (t) => {
-      await using certs = await Certs.create();
+      await using certs = await CertificateDir.create();
       await using server = await ServerProcess.start([
         "--port",
         "0",
         "--cert",
-        certs.cert,
+        certs.certFile,
         "--key",
-        certs.key,
+        certs.keyFile,
         ...path.args,
       ]);
       const port = server.endpoints[0].port;
       for (const c of CASES) {
-        await t.step(caseName(c), () => corruptAndCheck(server, port, certs.set.caCert, c));
+        await t.step(caseName(c), () => corruptAndCheck(server, port, certs.caCert, c));
       }
       assert.deepEqual(server.log.crashes, []);
     }),
@@ -270,14 +245,14 @@ for (const path of PATHS) {
   Deno.test(
     `a corrupted TLS record after the handshake on --reference's full TLS port drops the connection at once, with an alert and one log line (${path.label})`,
     bounded(30_000, async (t) => {
-      await using certs = await Certs.create();
+      await using certs = await CertificateDir.create();
       await using server = await ServerProcess.startReference(["--certs", certs.dir, ...path.args]);
       const port = server.port("full TLS server");
       const some = CASES.filter((c) =>
         (c.role === "display") === (c.identify === (c.corruption === CORRUPTIONS[1]))
       );
       for (const c of some) {
-        await t.step(caseName(c), () => corruptAndCheck(server, port, certs.set.caCert, c));
+        await t.step(caseName(c), () => corruptAndCheck(server, port, certs.caCert, c));
       }
       assert.deepEqual(server.log.crashes, []);
     }),

@@ -10,7 +10,7 @@
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { generateCertificates } from "../../tools/certificates.ts";
+import { type CertificateSet, generateCertificates } from "../../tools/certificates.ts";
 import { WAIT_MS, Watch, within } from "./wait.ts";
 
 /** The repository, where the programs are run from. */
@@ -388,25 +388,38 @@ export function displayLine(user: string, text: string): RegExp {
   );
 }
 
-/** A fresh throwaway root CA and server certificate, written to a temporary directory. */
+/**
+ * A fresh throwaway root CA and server certificate, written to a temporary directory and
+ * removed on dispose: the one certificate writer of the tests.
+ */
 export class CertificateDir implements AsyncDisposable {
   readonly dir: string;
-  /** The root CA certificate's PEM text, for in-process TLS clients. */
-  readonly caCert: string;
+  /** The certificates and keys, PEM. */
+  readonly set: CertificateSet;
 
-  private constructor(dir: string, caCert: string) {
+  private constructor(dir: string, set: CertificateSet) {
     this.dir = dir;
-    this.caCert = caCert;
+    this.set = set;
   }
 
   /** root_ca.crt, server.crt and server.key, as `deno task certs` names them. */
   static async create(): Promise<CertificateDir> {
-    const certs = await generateCertificates();
     const dir = await Deno.makeTempDir({ prefix: "wirechat_e2e_certs_" });
-    await Deno.writeTextFile(join(dir, "root_ca.crt"), certs.caCert);
-    await Deno.writeTextFile(join(dir, "server.crt"), certs.serverCert);
-    await Deno.writeTextFile(join(dir, "server.key"), certs.serverKey, { mode: 0o600 });
-    return new CertificateDir(dir, certs.caCert);
+    const certs = new CertificateDir(dir, await generateCertificates());
+    await Deno.writeTextFile(certs.caFile, certs.set.caCert);
+    await certs.install(certs.set);
+    return certs;
+  }
+
+  /** The root CA certificate's PEM text, for in-process TLS clients. */
+  get caCert(): string {
+    return this.set.caCert;
+  }
+
+  /** Writes `set`'s server certificate (and key, unless only the certificate is asked for). */
+  async install(set: CertificateSet, parts: "both" | "cert" = "both"): Promise<void> {
+    await Deno.writeTextFile(this.certFile, set.serverCert);
+    if (parts === "both") await Deno.writeTextFile(this.keyFile, set.serverKey, { mode: 0o600 });
   }
 
   get caFile(): string {
