@@ -25,6 +25,7 @@ import net from "node:net";
 import process from "node:process";
 import { TlsError } from "./io_errors.ts";
 import type { RelayConn } from "./relay_conn.ts";
+import { closeQuietly } from "./wire_io.ts";
 
 /** Bytes held for a reader before the socket stops reading (back-pressure). */
 const HIGH_WATER = 64 * 1024;
@@ -92,18 +93,7 @@ export async function checkNativeSockets(): Promise<string | undefined> {
     return `the self-test failed: ${error instanceof Error ? error.message : error}`;
   } finally {
     clearTimeout(timer);
-    try {
-      native?.close();
-    } catch {
-      // Closed already.
-    }
-    for (const resource of [client, listener]) {
-      try {
-        resource?.close();
-      } catch {
-        // Closed already.
-      }
-    }
+    for (const resource of [native, client, listener]) closeQuietly(resource);
   }
 }
 

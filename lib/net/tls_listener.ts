@@ -26,6 +26,7 @@
 import { Duplex } from "node:stream";
 import tls from "node:tls";
 import type { RelayConn, RelayListener } from "./relay_conn.ts";
+import { writeAll } from "./wire_io.ts";
 import { TlsError } from "./io_errors.ts";
 import {
   denoError,
@@ -103,9 +104,7 @@ function duplexOf(conn: Deno.TcpConn, gate: Gate, lost: (error?: Error) => void)
       })();
     },
     write(chunk: Uint8Array, _encoding, callback) {
-      (async () => {
-        for (let at = 0; at < chunk.length;) at += await conn.write(chunk.subarray(at));
-      })().then(() => callback(), callback);
+      writeAll(conn, chunk).then(() => callback(), callback);
     },
     final(callback) {
       conn.closeWrite().then(() => callback(), callback);

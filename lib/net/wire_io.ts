@@ -27,6 +27,15 @@ export async function readExact(reader: Reader, n: number): Promise<Uint8Array |
   return bytes;
 }
 
+/** Closes `resource`, which may be closed already (by the runtime, or the peer's end). */
+export function closeQuietly(resource: { close(): void } | undefined): void {
+  try {
+    resource?.close();
+  } catch {
+    // Closed already.
+  }
+}
+
 /** Writes every byte, however many calls the writer needs. */
 export async function writeAll(writer: Writer, bytes: Uint8Array): Promise<void> {
   let written = 0;

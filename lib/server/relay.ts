@@ -17,7 +17,7 @@ import { type Identity, parseIdentify } from "../protocol/identify.ts";
 import type { Logger } from "../cli/log.ts";
 import { describeIoError, TlsError } from "../net/io_errors.ts";
 import type { RelayConn, RelayListener } from "../net/relay_conn.ts";
-import { readExact } from "../net/wire_io.ts";
+import { closeQuietly, readExact } from "../net/wire_io.ts";
 
 /** Every limit of a relay. Times are in seconds, sizes in bytes. */
 export interface RelayOptions extends BacklogLimits {
@@ -565,13 +565,5 @@ class ReadBuffers {
       this.#wantLarge = false;
       this.#large = undefined;
     }
-  }
-}
-
-function closeQuietly(resource: { close(): void }): void {
-  try {
-    resource.close();
-  } catch {
-    // Already closed.
   }
 }

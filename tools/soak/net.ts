@@ -7,6 +7,9 @@
  */
 
 import net from "node:net";
+import { closeQuietly } from "../../lib/net/wire_io.ts";
+
+export { closeQuietly };
 import { Duplex } from "node:stream";
 import tls from "node:tls";
 
@@ -103,14 +106,6 @@ export async function tryWrite(conn: Deno.Conn, bytes: Uint8Array): Promise<bool
     return true;
   } catch {
     return false;
-  }
-}
-
-export function closeQuietly(resource: { close(): void }): void {
-  try {
-    resource.close();
-  } catch {
-    // Already closed.
   }
 }
 
