@@ -11,12 +11,35 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type CertificateSet, generateCertificates } from "../../tools/certificates.ts";
+import { parseRunTask } from "../../tools/compile.ts";
 import { WAIT_MS, Watch, within } from "./wait.ts";
 
 /** The repository, where the programs are run from. */
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
-/** The permissions of the programs' `deno task` entries. */
-export const PROGRAM_PERMISSIONS: readonly string[] = ["--allow-net", "--allow-read"];
+/** What a script's `deno task` entry runs it with: deno.json stays the one place for it. */
+interface TaskSetting {
+  flags: readonly string[];
+  env: Record<string, string>;
+}
+
+/** The `deno run` tasks of deno.json, by the file they run. */
+const TASKS: ReadonlyMap<string, TaskSetting> = (() => {
+  const tasks = JSON.parse(Deno.readTextFileSync(join(REPO_ROOT, "deno.json"))).tasks;
+  const byEntry = new Map<string, TaskSetting>();
+  for (const task of Object.values(tasks) as (string | { command: string })[]) {
+    const command = typeof task === "string" ? task : task.command;
+    try {
+      const { env, flags, entry } = parseRunTask(command);
+      byEntry.set(entry, { env, flags });
+    } catch {
+      // Not a `deno run` task (test, check, ...).
+    }
+  }
+  return byEntry;
+})();
+
+/** The permissions of the programs' `deno task` entries (display, keyboard, server). */
+export const PROGRAM_PERMISSIONS: readonly string[] = TASKS.get("main_display.ts")?.flags ?? [];
 /** How long a process gets to end on SIGTERM before it is killed. */
 const STOP_MS = 3_000;
 /** How many trailing lines a failure message shows. */
@@ -122,7 +145,10 @@ export interface ProgramResult {
 export interface ProgramOptions {
   /** Pipe stdin so the test can write to it; otherwise stdin is /dev/null. */
   stdin?: boolean;
-  /** `deno run` permission flags; default {@linkcode PROGRAM_PERMISSIONS}. */
+  /**
+   * `deno run` permission flags; default those of the script's `deno task` entry, or
+   * {@linkcode PROGRAM_PERMISSIONS} for a script that has none.
+   */
   permissions?: readonly string[];
 }
 
@@ -140,9 +166,14 @@ export class Program implements AsyncDisposable {
   constructor(script: string, args: string[], options: ProgramOptions = {}) {
     this.name = [script, ...args].join(" ");
     this.child = new Deno.Command(Deno.execPath(), {
-      args: ["run", ...(options.permissions ?? PROGRAM_PERMISSIONS), script, ...args],
+      args: [
+        "run",
+        ...(options.permissions ?? TASKS.get(script)?.flags ?? PROGRAM_PERMISSIONS),
+        script,
+        ...args,
+      ],
       cwd: REPO_ROOT,
-      env: { NO_COLOR: "1" },
+      env: { ...TASKS.get(script)?.env, NO_COLOR: "1" },
       stdin: options.stdin ? "piped" : "null",
       stdout: "piped",
       stderr: "piped",
