@@ -9,8 +9,8 @@
  *       tools/soak/heap_check.ts [--rounds 5] [--per-round 300]
  *
  * Prints the heap after each round for each kind; exits 1 if any kind grew by more than
- * 256 bytes per connection between its second and its last round. tests/reliability_test.ts
- * runs it.
+ * 256 bytes per connection between its second and its last round.
+ * tests/reliability_heap_e2e_test.ts runs it.
  *
  * @module
  */
