@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { sleep } from "../tools/soak/net.ts";
 import { ServerProcess } from "../tools/soak/server_process.ts";
 import { Client, frame, plainOf, ROOT, startServer } from "./helpers/relay_client.ts";
+import { bounded } from "./helpers/wait.ts";
 
 /** Runs a client program with piped stdio; returns the child. */
 function program(name: "display" | "keyboard", args: string[]): Deno.ChildProcess {
@@ -40,62 +41,79 @@ async function lineMatching(
   }
 }
 
-Deno.test("a display piped into a reader that goes away (head -n 1) exits 0, quietly", async () => {
-  await using server = await startServer([]);
-  const port = String(server.endpoints[0].port);
-  const identified = server.log.waitFor(/identified as display/, 10_000);
-  const child = program("display", ["--port", port]);
-  await child.stdin.close();
-  await identified;
-  await using keyboard = await Client.connect(server, plainOf(server), "keyboard");
-  await keyboard.send(frame("alice", "first"));
-  assert.match(await lineMatching(child.stdout), /^alice 2024-01-02 03:04:05 first$/);
-  // stdout is closed now: the next line makes the display notice and leave.
-  for (let i = 0; i < 5; i++) await keyboard.send(frame("alice", `more ${i}`));
-  const { code } = await child.status;
-  const stderr = await new Response(child.stderr).text();
-  assert.equal(code, 0, stderr);
-  assert.equal(stderr, "");
-});
+Deno.test(
+  "a display piped into a reader that goes away (head -n 1) exits 0, quietly",
+  bounded(30_000, async () => {
+    await using server = await startServer([]);
+    const port = String(server.endpoints[0].port);
+    const identified = server.log.waitFor(/identified as display/, 10_000);
+    const child = program("display", ["--port", port]);
+    await child.stdin.close();
+    await identified;
+    await using keyboard = await Client.connect(server, plainOf(server), "keyboard");
+    await keyboard.send(frame("alice", "first"));
+    assert.match(await lineMatching(child.stdout), /^alice 2024-01-02 03:04:05 first$/);
+    // Our end of its stdout closes once the cancel has gone through the stream pipe, which may
+    // take a moment: lines that come before are still taken. Send until a line meets the
+    // closed pipe and the display leaves, for 10 s at most.
+    let exited = false;
+    const status = child.status.then((status) => {
+      exited = true;
+      return status;
+    });
+    for (let i = 0; !exited && i < 100; i++) {
+      await keyboard.send(frame("alice", `more ${i}`));
+      await Promise.race([status, sleep(100)]);
+    }
+    assert.ok(exited, "the display did not leave when its stdout closed");
+    const { code } = await status;
+    const stderr = await new Response(child.stderr).text();
+    assert.equal(code, 0, stderr);
+    assert.equal(stderr, "");
+  }),
+);
 
-Deno.test("when the server vanishes, each client says so in one sentence; --reconnect comes back", async () => {
-  const server = await startServer([]);
-  const port = server.endpoints[0].port;
-  const displays = server.log.collect((line) => /identified as display/.test(line));
-  const display = program("display", ["--port", String(port)]);
-  const again = program("display", ["--port", String(port), "--reconnect"]);
-  const keyboard = program("keyboard", ["--port", String(port), "--user", "bob"]);
-  await display.stdin.close();
-  await again.stdin.close();
-  const keyboardIn = keyboard.stdin.getWriter();
-  await keyboardIn.write(new TextEncoder().encode("hello\n"));
-  const keyboardSeen = server.log.waitFor(/identified as keyboard/, 10_000);
-  while (displays.length < 2) await sleep(50);
-  await keyboardSeen;
-  server.kill("SIGKILL");
-  await server.stop();
-  const [displayDone, keyboardDone] = await Promise.all([display.output(), keyboard.output()]);
-  const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes).trim();
-  for (const [name, done] of [["display", displayDone], ["keyboard", keyboardDone]] as const) {
-    const stderr = text(done.stderr);
-    assert.equal(done.code, 1, `${name}: ${stderr}`);
-    assert.equal(stderr.split("\n").length, 1, `${name} said more than one sentence: ${stderr}`);
-    assert.doesNotMatch(stderr, /Uncaught|^\s+at /m);
-  }
-  // The reconnecting display says so, and is back once a server is.
-  const said = again.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let stderr = "";
-  while (!/Reconnecting in \d+ s/.test(stderr)) stderr += (await said.read()).value ?? "";
-  const revived = await ServerProcess.start(["--port", String(port)]);
-  try {
-    await revived.log.waitFor(/identified as display/, 15_000);
-    await using keyboard = await Client.connect(revived, { port, tls: false }, "keyboard");
-    await keyboard.send(frame("carol", "welcome back"));
-    await lineMatching(again.stdout, /^carol 2024-01-02 03:04:05 welcome back$/);
-  } finally {
-    again.kill("SIGTERM");
-    await again.status;
-    await said.cancel();
-    await revived.stop();
-  }
-});
+Deno.test(
+  "when the server vanishes, each client says so in one sentence; --reconnect comes back",
+  bounded(30_000, async () => {
+    const server = await startServer([]);
+    const port = server.endpoints[0].port;
+    const displays = server.log.collect((line) => /identified as display/.test(line));
+    const display = program("display", ["--port", String(port)]);
+    const again = program("display", ["--port", String(port), "--reconnect"]);
+    const keyboard = program("keyboard", ["--port", String(port), "--user", "bob"]);
+    await display.stdin.close();
+    await again.stdin.close();
+    const keyboardIn = keyboard.stdin.getWriter();
+    await keyboardIn.write(new TextEncoder().encode("hello\n"));
+    const keyboardSeen = server.log.waitFor(/identified as keyboard/, 10_000);
+    while (displays.length < 2) await sleep(50);
+    await keyboardSeen;
+    server.kill("SIGKILL");
+    await server.stop();
+    const [displayDone, keyboardDone] = await Promise.all([display.output(), keyboard.output()]);
+    const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes).trim();
+    for (const [name, done] of [["display", displayDone], ["keyboard", keyboardDone]] as const) {
+      const stderr = text(done.stderr);
+      assert.equal(done.code, 1, `${name}: ${stderr}`);
+      assert.equal(stderr.split("\n").length, 1, `${name} said more than one sentence: ${stderr}`);
+      assert.doesNotMatch(stderr, /Uncaught|^\s+at /m);
+    }
+    // The reconnecting display says so, and is back once a server is.
+    const said = again.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    let stderr = "";
+    while (!/Reconnecting in \d+ s/.test(stderr)) stderr += (await said.read()).value ?? "";
+    const revived = await ServerProcess.start(["--port", String(port)]);
+    try {
+      await revived.log.waitFor(/identified as display/, 15_000);
+      await using keyboard = await Client.connect(revived, { port, tls: false }, "keyboard");
+      await keyboard.send(frame("carol", "welcome back"));
+      await lineMatching(again.stdout, /^carol 2024-01-02 03:04:05 welcome back$/);
+    } finally {
+      again.kill("SIGTERM");
+      await again.status;
+      await said.cancel();
+      await revived.stop();
+    }
+  }),
+);
