@@ -28,10 +28,9 @@ export interface BacklogLimits {
 /**
  * The least of the mark above which a display counts as behind. The mark is half the soft
  * limit (128 KiB by default), so that a display at the typical backlog never stays above the
- * soft limit. When
- * more than half of the displays are behind, the server itself is the bottleneck, and
- * keyboards are paused (see {@linkcode Fanout.ready}). The higher the mark, the larger and
- * fewer the writes while it holds (TLS writes cost per call), and the more memory it takes.
+ * soft limit. When more than half of the displays are behind, the server itself is the
+ * bottleneck, and keyboards are paused (see {@linkcode Fanout.ready}). The higher the mark,
+ * the larger and fewer the writes while it holds, and the more memory it takes.
  */
 const MIN_BEHIND_MARK = 4 * 1024;
 
@@ -311,7 +310,10 @@ export class Fanout implements Bus {
     this.#updateCongestion();
   }
 
-  /** Whether keyboards should wait before reading more: most displays are behind. */
+  /**
+   * Whether keyboards should wait before reading more: most displays are behind, or one over
+   * the hard limit is catching up (see #updateCongestion), and the pause has not run out.
+   */
   get paused(): boolean {
     return this.#congestedSince !== 0 && Date.now() - this.#congestedSince < this.#maxPauseMs;
   }
@@ -390,16 +392,12 @@ export class Fanout implements Bus {
     this.#pending = [];
     let big: Uint8Array | undefined;
     let little: Uint8Array | undefined;
-    let over: DisplayQueue[] | undefined;
     for (const display of this.#displays) {
-      if (display.littleEndian) {
-        display.enqueue(little ??= joinRuns(runs, true));
-      } else {
-        display.enqueue(big ??= joinRuns(runs, false));
-      }
-      if (display.overLimit) (over ??= []).push(display);
+      if (display.littleEndian) display.enqueue(little ??= joinRuns(runs, true));
+      else display.enqueue(big ??= joinRuns(runs, false));
     }
-    if (over) this.#applyHardLimit(over, Date.now());
+    // The queues count themselves over the limit: the loop above does nothing more per display.
+    if (this.#over > 0) this.#applyHardLimit(this.#displays, Date.now());
   };
 
   /**
@@ -407,9 +405,9 @@ export class Fanout implements Bus {
    * run out, those still over it. Over the limit while its writes complete is the server's
    * doing, not the display's: the pause lets it catch up.
    */
-  #applyHardLimit(over: Iterable<DisplayQueue>, now: number): void {
+  #applyHardLimit(displays: Iterable<DisplayQueue>, now: number): void {
     const paused = this.paused;
-    for (const display of over) {
+    for (const display of displays) {
       if (display.overLimit && (!paused || display.stalled(now))) display.dropOverLimit();
     }
   }
