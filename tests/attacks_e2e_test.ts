@@ -25,7 +25,7 @@ import { encodeIdentify } from "../lib/protocol/identify.ts";
 import { writeAll } from "../lib/net/wire_io.ts";
 import { healthyExchange } from "../tools/soak/health.ts";
 import { closeQuietly, dial, type Target } from "../tools/soak/net.ts";
-import { ServerProcess } from "../tools/soak/server_process.ts";
+import { ServerProcess } from "../tools/harness/server_process.ts";
 import {
   CheckingDisplay,
   HeldConnections,
@@ -34,7 +34,7 @@ import {
   unreadByPort,
   unreadByServer,
 } from "./helpers/attack_clients.ts";
-import { bounded, within } from "./helpers/wait.ts";
+import { bounded, within } from "../tools/harness/wait.ts";
 
 const LINUX = Deno.build.os === "linux";
 const TIME = { year: 2024, month: 1, day: 2, hour: 3, minute: 4, second: 5 };
@@ -50,7 +50,7 @@ const PATHS = [
 /** Starts a single server on a free port: plain, or TLS with `certs`. */
 function startServer(args: string[], certs?: CertificateDir): Promise<ServerProcess> {
   const tls = certs ? ["--cert", certs.certFile, "--key", certs.keyFile] : [];
-  return ServerProcess.start(["--port", "0", ...tls, ...args]);
+  return ServerProcess.start([...tls, ...args]);
 }
 
 /** The single server's endpoint as a target for clients. */
@@ -180,8 +180,8 @@ for (const path of PATHS) {
       await using certs = await CertificateDir.create();
       await using server = await ServerProcess.startReference(["--certs", certs.dir, ...path.args]);
       await survivesResetStorms(server, [
-        { port: server.port("full server"), tls: false },
-        { port: server.port("full TLS server"), tls: true, caCert: certs.caCert },
+        { port: server.portOf("full server"), tls: false },
+        { port: server.portOf("full TLS server"), tls: true, caCert: certs.caCert },
       ]);
     }),
   );
@@ -249,7 +249,7 @@ Deno.test({
     // Its own 64 KiB, once, with the allocator's pages and the reads' garbage: not a copy.
     assert.ok(perFrame <= 80, `a partial frame costs over 80 KiB: ${figures}`);
     assert.ok(after - before <= 64 * KiB, `the memory did not come back: ${figures}`);
-    assert.equal(server.log.dropReasons.size, 0, [...server.log.dropReasons.keys()].join("; "));
+    assert.equal(server.tally.dropReasons.size, 0, [...server.tally.dropReasons.keys()].join("; "));
   }),
 });
 
@@ -294,7 +294,7 @@ Deno.test({
         if (performance.now() > deadline) {
           throw new Error(
             `after 20 s: ${unread} bytes unread on ${connections} connections, ${overBudget.length} dropped over the budget; drops: ${
-              [...server.log.dropReasons].join("; ")
+              [...server.tally.dropReasons].join("; ")
             }`,
           );
         }
@@ -360,14 +360,14 @@ Deno.test({
       "--max-client-memory",
       String(budget),
     ]);
-    const full: Target = { port: server.port("full server"), tls: false };
+    const full: Target = { port: server.portOf("full server"), tls: false };
     const fullTls: Target = {
-      port: server.port("full TLS server"),
+      port: server.portOf("full TLS server"),
       tls: true,
       caCert: certs.caCert,
     };
-    const random: Target = { port: server.port("random-message server"), tls: false };
-    const randomTls: Target = { ...fullTls, port: server.port("random-message TLS server") };
+    const random: Target = { port: server.portOf("random-message server"), tls: false };
+    const randomTls: Target = { ...fullTls, port: server.portOf("random-message TLS server") };
     const allPorts = [full, random, fullTls, randomTls].map((target) => target.port);
     assert.equal(await exchange(server, full, "warm-up"), "");
     assert.equal(await exchange(server, fullTls, "warm-up-tls"), "");
@@ -408,7 +408,7 @@ Deno.test({
         if (performance.now() > deadline) {
           throw new Error(
             `after 20 s: ${unread} bytes unread on ${connections} connections, ${overBudget.length} dropped over the budget; drops: ${
-              [...server.log.dropReasons].join("; ")
+              [...server.tally.dropReasons].join("; ")
             }`,
           );
         }
@@ -645,7 +645,7 @@ Deno.test(
       "--keyboard-rate",
       "0",
     ]);
-    const target = { port: server.port("full TLS server"), tls: true, caCert: certs.caCert };
+    const target = { port: server.portOf("full TLS server"), tls: true, caCert: certs.caCert };
     await floodTest(server, target, 100, false);
   }),
 );

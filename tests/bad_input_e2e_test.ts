@@ -14,11 +14,11 @@ import {
   displayLine,
   type Program,
   run,
-  Server,
+  ServerProcess,
   startDisplay,
 } from "./helpers/processes.ts";
 import { FIXED_TIME_TEXT, frameOf, RawClient, resetAfter } from "./helpers/raw_client.ts";
-import { bounded } from "./helpers/wait.ts";
+import { bounded } from "../tools/harness/wait.ts";
 
 const MAX_FRAME = 4096;
 
@@ -45,7 +45,7 @@ const TLEN_OFFSET = 4 + 4 + 5 + 24;
  * Resolves with the one line that ended `peer`'s connection, after checking that it is
  * the only line about the peer besides its connect and identify.
  */
-async function theEndOf(server: Server, peer: string, reason: RegExp): Promise<string> {
+async function theEndOf(server: ServerProcess, peer: string, reason: RegExp): Promise<string> {
   const line = await server.log.waitFor(
     new RegExp(` ${peer.replaceAll(".", "\\.")} (dropped|disconnected) `),
   );
@@ -58,7 +58,7 @@ async function theEndOf(server: Server, peer: string, reason: RegExp): Promise<s
 }
 
 /** A keyboard program's line still reaches the display that has been there all along. */
-async function stillRelays(server: Server, display: Program, after: string): Promise<void> {
+async function stillRelays(server: ServerProcess, display: Program, after: string): Promise<void> {
   const text = `still relaying after ${after}`;
   const keyboard = await run("main_keyboard.ts", [...clientArgs(server.port), "--user", "ok"], {
     input: `${text}\n`,
@@ -70,7 +70,7 @@ async function stillRelays(server: Server, display: Program, after: string): Pro
 Deno.test(
   "each kind of malformed input drops its sender with one log line, and the relay carries on",
   bounded(90_000, async (t) => {
-    await using server = await Server.start([
+    await using server = await ServerProcess.start([
       "--identify-timeout",
       "0.5",
       "--frame-timeout",
@@ -170,7 +170,7 @@ Deno.test(
 
 /** A server on a TLS port with a short handshake deadline, and a TLS display on it. */
 async function tlsRelay(certs: CertificateDir) {
-  const server = await Server.start([
+  const server = await ServerProcess.start([
     ...certs.serverArgs,
     "--handshake-timeout",
     "0.5",
@@ -248,7 +248,7 @@ Deno.test({
 Deno.test(
   "control characters in usernames and texts reach the display escaped, never raw",
   bounded(30_000, async () => {
-    await using server = await Server.start([]);
+    await using server = await ServerProcess.start([]);
     await using display = await startDisplay(server, clientArgs(server.port));
     await using keyboard = await RawClient.identified(server, server.port, "keyboard");
     const nasty = "a\x1b[2Jb\x07c\rd\x9be\u202ef\x00g\x7fh";

@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { scenarios } from "../tools/bench/main.ts";
+import { scenarios } from "../tools/bench/scenarios.ts";
 import { type BenchRow, SERVER_NAMES } from "../tools/bench/types.ts";
 import { parseRunTask } from "../tools/compile.ts";
 

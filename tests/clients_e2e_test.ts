@@ -13,19 +13,19 @@ import {
   displayLine,
   escapeRegExp,
   run,
-  Server,
+  ServerProcess,
   startDisplay,
   startKeyboard,
 } from "./helpers/processes.ts";
 import { frameOf, RawClient } from "./helpers/raw_client.ts";
-import { bounded } from "./helpers/wait.ts";
+import { bounded } from "../tools/harness/wait.ts";
 
 const STACK_TRACE = /^\s+at |error: Uncaught|Stack backtrace/m;
 
 Deno.test(
   "a keyboard with --user sends each piped line as one message, in order, printing nothing",
   bounded(30_000, async () => {
-    await using server = await Server.start([]);
+    await using server = await ServerProcess.start([]);
     await using display = await startDisplay(server, clientArgs(server.port));
     const keyboard = await run(
       "main_keyboard.ts",
@@ -46,7 +46,7 @@ Deno.test(
 Deno.test(
   "a keyboard without --user takes the first piped line as the username, with no prompt",
   bounded(30_000, async () => {
-    await using server = await Server.start([]);
+    await using server = await ServerProcess.start([]);
     await using display = await startDisplay(server, clientArgs(server.port));
     const keyboard = await run("main_keyboard.ts", clientArgs(server.port), {
       input: "Jason\nHello World\n",
@@ -63,7 +63,7 @@ Deno.test(
   "a keyboard exits 0 at the end of its input, and every line it read arrives",
   bounded(30_000, async () => {
     const COUNT = 2000;
-    await using server = await Server.start([]);
+    await using server = await ServerProcess.start([]);
     await using display = await startDisplay(server, clientArgs(server.port));
     const input = Array.from({ length: COUNT }, (_, i) => `line ${i}\n`).join("");
     const keyboard = await run("main_keyboard.ts", [...clientArgs(server.port), "--user", "bulk"], {
@@ -86,7 +86,7 @@ for (const tls of [false, true]) {
     }display and keyboard with exit status 0 and no stack trace`,
     bounded(30_000, async () => {
       await using certs = await CertificateDir.create();
-      await using server = await Server.start(tls ? certs.serverArgs : []);
+      await using server = await ServerProcess.start(tls ? certs.serverArgs : []);
       const args = clientArgs(server.port, tls ? { ca: certs.caFile } : {});
       await using display = await startDisplay(server, args);
       await using keyboard = startKeyboard([...args, "--user", "Jason"]);
@@ -117,7 +117,7 @@ for (const tls of [false, true]) {
       await using certs = await CertificateDir.create();
       // Backlog limits high enough that a display which never reads is still connected,
       // with writes pending, when the signal comes.
-      await using server = await Server.start([
+      await using server = await ServerProcess.start([
         ...(tls ? certs.serverArgs : []),
         "--max-backlog",
         "100000000",
@@ -141,8 +141,8 @@ for (const tls of [false, true]) {
       await keyboard.write("before the shutdown\n");
       await display.stdout.waitFor(displayLine("Jason", "before the shutdown"));
 
-      server.program.kill("SIGTERM");
-      const status = await server.program.exited(2_000);
+      server.kill("SIGTERM");
+      const status = await server.exitWithin(2_000);
       assert.equal(status.code, 0, server.log.all.join("\n"));
       assert.match(server.log.all.at(-1)!, / stopped$/);
       for (const program of [display, keyboard]) {

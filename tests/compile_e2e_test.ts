@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { REPO_ROOT } from "./helpers/processes.ts";
-import { bounded } from "./helpers/wait.ts";
+import { bounded } from "../tools/harness/wait.ts";
 
 const DENORT_BIN = Deno.env.get("DENORT_BIN");
 

@@ -7,7 +7,6 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { encodeFrame, type Timestamp } from "../lib/protocol/frame.ts";
 import { dumpFrame } from "../tools/conformance/hexdump.ts";
 import {
@@ -18,13 +17,14 @@ import {
   relayHint,
 } from "../tools/conformance/hints.ts";
 import { analyzeKeyboardStream } from "../tools/conformance/keyboard_analysis.ts";
-import { within } from "./helpers/wait.ts";
+import { within } from "../tools/harness/wait.ts";
+import { programCommand } from "../tools/harness/program.ts";
+import { REPO_ROOT } from "../tools/harness/deno_tasks.ts";
+import { ServerProcess } from "../tools/harness/server_process.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-/** `deno run FLAGS tools/conformance/main.ts`, exactly as the deno.json task runs it. */
-const CHECKER = (JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json"))).tasks.conformance
-  .command as string).split(/\s+/).slice(1);
-const PROGRAM = [Deno.execPath(), "run", "--allow-net", "--allow-read"];
+const ROOT = REPO_ROOT;
+/** `run FLAGS tools/conformance/main.ts`, exactly as the deno.json task runs it. */
+const CHECKER = programCommand("tools/conformance/main.ts", []).slice(1);
 const TIME: Timestamp = { year: 2024, month: 1, day: 2, hour: 3, minute: 4, second: 5 };
 const JASON = encodeFrame({ username: "Jason", time: TIME, text: "Hello World" });
 
@@ -193,66 +193,7 @@ function assertAllPassed(run: Run): void {
   assert.ok(run.summary.ok);
 }
 
-/** A server under test, started and stopped by the test. */
-class ServerProcess implements AsyncDisposable {
-  readonly port: number;
-  #child: Deno.ChildProcess;
-  #drained: Promise<void>;
-
-  private constructor(child: Deno.ChildProcess, port: number, drained: Promise<void>) {
-    this.#child = child;
-    this.port = port;
-    this.#drained = drained;
-  }
-
-  /** Starts `command` and waits for the `listening on 127.0.0.1:PORT` line on stderr. */
-  static async start(command: string[]): Promise<ServerProcess> {
-    const child = new Deno.Command(command[0], {
-      args: command.slice(1),
-      cwd: ROOT,
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    let log = "";
-    let found: (port: number) => void = () => {};
-    const port = new Promise<number>((resolve) => found = resolve);
-    // The server logs every connection: its stderr is drained for as long as it runs.
-    const drained = (async () => {
-      for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
-        if (log.length < 100_000) log += chunk;
-        const match = /listening on 127\.0\.0\.1:(\d+)/.exec(log);
-        if (match) found(Number(match[1]));
-      }
-    })();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const started = await Promise.race([
-      port,
-      child.status.then(() => 0),
-      new Promise<number>((resolve) => timer = setTimeout(() => resolve(0), 10_000)),
-    ]);
-    clearTimeout(timer);
-    const server = new ServerProcess(child, started, drained);
-    if (started === 0) {
-      await server[Symbol.asyncDispose]();
-      throw new Error(`the server did not start:\n${log}`);
-    }
-    return server;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    try {
-      this.#child.kill("SIGTERM");
-    } catch {
-      // Already exited (the fragile fixture dies on purpose).
-    }
-    await this.#child.status;
-    await this.#drained;
-  }
-}
-
-const ourServer = () =>
-  ServerProcess.start([...PROGRAM, "main_server.ts", "--host", "127.0.0.1", "--port", "0"]);
+const ourServer = () => ServerProcess.start([]);
 
 // ---------------------------------------------------------------------------------------
 // Our own implementations pass everything.
@@ -284,12 +225,6 @@ Deno.test("conformance server: our server passes the core checks over TLS", asyn
       await Deno.writeTextFile(join(dir, file), pem);
     }
     await using server = await ServerProcess.start([
-      ...PROGRAM,
-      "main_server.ts",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
       "--cert",
       join(dir, "server.crt"),
       "--key",
@@ -310,7 +245,7 @@ Deno.test("conformance server: our server passes the core checks over TLS", asyn
 });
 
 Deno.test("conformance display: our display passes, plain and with a throwaway TLS set", async () => {
-  const display = [...PROGRAM, "main_display.ts", "--host", "localhost", "--port", "{port}"];
+  const display = programCommand("main_display.ts", ["--host", "localhost", "--port", "{port}"]);
   const [plain, tls] = await Promise.all([
     conformance("display", "--", ...display),
     conformance("display", "--tls", "--", ...display, "--tls", "--ca", "{ca}"),
@@ -321,7 +256,7 @@ Deno.test("conformance display: our display passes, plain and with a throwaway T
 });
 
 Deno.test("conformance keyboard: our keyboard passes, username typed or given as {user}", async () => {
-  const keyboard = [...PROGRAM, "main_keyboard.ts", "--host", "{host}", "--port", "{port}"];
+  const keyboard = programCommand("main_keyboard.ts", ["--host", "{host}", "--port", "{port}"]);
   const [typed, given] = await Promise.all([
     conformance("keyboard", "--", ...keyboard),
     conformance("keyboard", "--user", "Zoë", "--", ...keyboard, "--user", "{user}"),
@@ -339,12 +274,9 @@ Deno.test({
     "and relays malformed frames",
   ignore: !python,
   async fn() {
-    await using server = await ServerProcess.start([
-      "python3",
-      "tests/fixtures/blocking_server.py",
-      "--port",
-      "0",
-    ]);
+    await using server = await ServerProcess.start(["--port", "0"], {
+      command: ["python3", "tests/fixtures/blocking_server.py"],
+    });
     const run = await conformance(
       "server",
       "--port",
@@ -371,7 +303,9 @@ Deno.test({
 });
 
 Deno.test("conformance server: a server that re-stamps the time, and dies on a bad frame", async () => {
-  await using server = await ServerProcess.start([...PROGRAM, "tests/fixtures/restamp_server.ts"]);
+  await using server = await ServerProcess.start([], {
+    command: programCommand("tests/fixtures/restamp_server.ts", []),
+  });
   const run = await conformance("server", "--port", String(server.port), "--hostile");
   assert.deepEqual(run.failed(), ["relay-byte-for-byte", "oversized-length"], explain(run));
   const restamped = run.byName("relay-byte-for-byte");

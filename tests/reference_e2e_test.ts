@@ -11,10 +11,10 @@ import {
   clientArgs,
   displayLine,
   run,
-  Server,
+  ServerProcess,
   startDisplays,
 } from "./helpers/processes.ts";
-import { bounded } from "./helpers/wait.ts";
+import { bounded } from "../tools/harness/wait.ts";
 
 /** Whether nothing listens on any of `ports` on 127.0.0.1 right now. */
 function allFree(ports: number[]): boolean {
@@ -34,12 +34,14 @@ function allFree(ports: number[]): boolean {
  * Starts the reference servers on a random base port from 20000 to 30000 whose four ports
  * are free, trying another base if one was taken in between.
  */
-async function startReference(certs: CertificateDir): Promise<{ server: Server; base: number }> {
+async function startReference(
+  certs: CertificateDir,
+): Promise<{ server: ServerProcess; base: number }> {
   for (let attempt = 1;; attempt++) {
     const base = 20_000 + 100 * Math.floor(Math.random() * 97) + Math.floor(Math.random() * 100);
     if (!allFree([base, base + 100, base + 200, base + 300])) continue;
     try {
-      const server = await Server.start(
+      const server = await ServerProcess.start(
         ["--reference", "--base-port", String(base), "--certs", certs.dir],
         { port: null },
       );

@@ -21,17 +21,17 @@ import {
   clientArgs,
   displayLine,
   run,
-  Server,
+  ServerProcess,
   startDisplay,
   startDisplays,
 } from "./helpers/processes.ts";
 import { FIXED_TIME, FIXED_TIME_TEXT, frameOf, RawClient } from "./helpers/raw_client.ts";
-import { bounded } from "./helpers/wait.ts";
+import { bounded } from "../tools/harness/wait.ts";
 
 Deno.test(
   "a keyboard's line reaches a display through the server as `Jason <date time> Hello World`",
   bounded(30_000, async () => {
-    await using server = await Server.start([]);
+    await using server = await ServerProcess.start([]);
     await using display = await startDisplay(server, clientArgs(server.port));
     const keyboard = await run(
       "main_keyboard.ts",
@@ -71,7 +71,7 @@ Deno.test(
     const KEYBOARDS = 4;
     const EACH = 200;
     const total = KEYBOARDS * EACH;
-    await using server = await Server.start([]);
+    await using server = await ServerProcess.start([]);
     const [first, second] = await startDisplays(server, [
       clientArgs(server.port),
       clientArgs(server.port, { host: "localhost" }),
@@ -128,7 +128,7 @@ Deno.test(
     // the limits, so only the display that never reads can pass them.
     const TEXT = "x".repeat(4000);
     const BATCH = 4;
-    await using server = await Server.start([
+    await using server = await ServerProcess.start([
       "--max-backlog",
       "65536",
       "--soft-backlog",
@@ -169,7 +169,7 @@ Deno.test(
 Deno.test(
   "little-endian and big-endian clients talk to each other, each in its own byte order",
   bounded(30_000, async () => {
-    await using server = await Server.start([]);
+    await using server = await ServerProcess.start([]);
     const [bigProgram, littleProgram] = await startDisplays(server, [
       clientArgs(server.port),
       [...clientArgs(server.port), "--little-endian"],
@@ -231,7 +231,7 @@ const RANDOM_USERS =
 Deno.test(
   "the random-message source sends displays messages from made-up users",
   bounded(30_000, async () => {
-    await using server = await Server.start(["--random-every", "0.2"]);
+    await using server = await ServerProcess.start(["--random-every", "0.2"]);
     await using display = await startDisplay(server, clientArgs(server.port));
     const lines = await display.stdout.waitForCount(/./, 3);
     for (const line of lines) assert.match(line, RANDOM_USERS);
@@ -243,7 +243,7 @@ Deno.test(
 Deno.test(
   "the brief's send_message() and receive_message() work over a real connection through the server",
   bounded(30_000, async () => {
-    await using server = await Server.start([]);
+    await using server = await ServerProcess.start([]);
     const identify = (code: number) => {
       const bytes = new Uint8Array(4);
       new DataView(bytes.buffer).setInt32(0, code);
@@ -269,7 +269,7 @@ Deno.test(
       "stamped when sent",
     );
 
-    assert.equal((await server.program.stop()).code, 0);
+    assert.equal((await server.stop()).code, 0);
     assert.equal(await receive_message(display.conn), null, "null once the server is gone");
   }),
 );

@@ -28,7 +28,7 @@ for (const path of PATHS) {
     await using stalled = await Client.connect(server, target, "display", { read: false });
     await using reader = await Client.connect(server, target, "display");
     await using keyboard = await Client.connect(server, target, "keyboard");
-    const drop = server.log.waitFor(
+    const drop = server.log.next(
       new RegExp(`:${stalled.port} dropped \\(display\\): too slow`),
       20_000,
     );
@@ -71,7 +71,7 @@ for (const path of PATHS) {
       }
     })();
     await using keyboard = await Client.connect(server, target, "keyboard");
-    const drop = server.log.waitFor(
+    const drop = server.log.next(
       new RegExp(`:${slow.port} dropped \\(display\\): too slow`),
       25_000,
     );
@@ -98,7 +98,7 @@ Deno.test("a keyboard over --keyboard-rate is slowed down, not dropped, and lose
     display.messages.map((m) => m.text.split(":")[0]),
     [...Array(3000).keys()].map(String),
   );
-  assert.equal(server.log.dropReasons.size, 0, [...server.log.dropReasons.keys()].join("; "));
+  assert.equal(server.tally.dropReasons.size, 0, [...server.tally.dropReasons.keys()].join("; "));
 });
 
 for (const path of PATHS) {
@@ -172,5 +172,5 @@ Deno.test("a keyboard the server is pausing is not dropped for the frame it coul
   await keyboard.send(last.subarray(20));
   await display.waitForMessages(31, 10_000);
   assert.equal(display.messages[30].text, "the last one");
-  assert.equal(server.log.dropReasons.size, 0, [...server.log.dropReasons.keys()].join("; "));
+  assert.equal(server.tally.dropReasons.size, 0, [...server.tally.dropReasons.keys()].join("; "));
 });

@@ -5,7 +5,7 @@ import { CertificateDir } from "./helpers/processes.ts";
 import { generateCertificates } from "../tools/certificates.ts";
 
 import { closeQuietly, dial, sleep } from "../tools/soak/net.ts";
-import { ServerProcess } from "../tools/soak/server_process.ts";
+import { ServerProcess } from "../tools/harness/server_process.ts";
 import { Client, frame, startServer } from "./helpers/relay_client.ts";
 
 /** Whether a TLS client trusting `caCert` completes a handshake with the server. */
@@ -54,7 +54,7 @@ Deno.test({
     withOpenTlsSession([], async (server, certs, port) => {
       const next = await generateCertificates();
       await certs.install(next);
-      const reloaded = server.log.waitFor(/certificate reloaded/, 5000);
+      const reloaded = server.log.next(/certificate reloaded/, 5000);
       server.kill("SIGHUP");
       await reloaded;
       assert.ok(
@@ -71,7 +71,7 @@ Deno.test({
 Deno.test("--reload-certs reloads the certificate when its files change; open connections carry on", () =>
   withOpenTlsSession(["--reload-certs", "0.2"], async (server, certs, port) => {
     const next = await generateCertificates();
-    const reloaded = server.log.waitFor(/certificate reloaded/, 5000);
+    const reloaded = server.log.next(/certificate reloaded/, 5000);
     await sleep(20); // a new modification time, even on coarse clocks
     await certs.install(next);
     await reloaded;
@@ -85,7 +85,7 @@ Deno.test({
   ignore: Deno.build.os === "windows",
   fn: () =>
     withOpenTlsSession([], async (server, certs, port) => {
-      const refused = server.log.waitFor(/certificate not reloaded, keeping the old one/, 5000);
+      const refused = server.log.next(/certificate not reloaded, keeping the old one/, 5000);
       await certs.install(await generateCertificates(), "cert");
       server.kill("SIGHUP");
       await refused;

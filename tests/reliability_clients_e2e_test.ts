@@ -3,9 +3,9 @@
 import assert from "node:assert/strict";
 
 import { sleep } from "../tools/soak/net.ts";
-import { ServerProcess } from "../tools/soak/server_process.ts";
+import { ServerProcess } from "../tools/harness/server_process.ts";
 import { Client, frame, plainOf, ROOT, startServer } from "./helpers/relay_client.ts";
-import { bounded } from "./helpers/wait.ts";
+import { bounded } from "../tools/harness/wait.ts";
 
 /** Runs a client program with piped stdio; returns the child. */
 function program(name: "display" | "keyboard", args: string[]): Deno.ChildProcess {
@@ -46,7 +46,7 @@ Deno.test(
   bounded(30_000, async () => {
     await using server = await startServer([]);
     const port = String(server.endpoints[0].port);
-    const identified = server.log.waitFor(/identified as display/, 10_000);
+    const identified = server.log.next(/identified as display/, 10_000);
     const child = program("display", ["--port", port]);
     await child.stdin.close();
     await identified;
@@ -86,7 +86,7 @@ Deno.test(
     await again.stdin.close();
     const keyboardIn = keyboard.stdin.getWriter();
     await keyboardIn.write(new TextEncoder().encode("hello\n"));
-    const keyboardSeen = server.log.waitFor(/identified as keyboard/, 10_000);
+    const keyboardSeen = server.log.next(/identified as keyboard/, 10_000);
     while (displays.length < 2) await sleep(50);
     await keyboardSeen;
     server.kill("SIGKILL");
@@ -105,7 +105,7 @@ Deno.test(
     while (!/Reconnecting in \d+ s/.test(stderr)) stderr += (await said.read()).value ?? "";
     const revived = await ServerProcess.start(["--port", String(port)]);
     try {
-      await revived.log.waitFor(/identified as display/, 15_000);
+      await revived.log.next(/identified as display/, 15_000);
       await using keyboard = await Client.connect(revived, { port, tls: false }, "keyboard");
       await keyboard.send(frame("carol", "welcome back"));
       await lineMatching(again.stdout, /^carol 2024-01-02 03:04:05 welcome back$/);

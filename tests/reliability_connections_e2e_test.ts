@@ -6,7 +6,8 @@ import { CertificateDir } from "./helpers/processes.ts";
 import { encodeIdentify } from "../lib/protocol/identify.ts";
 import { healthyExchange } from "../tools/soak/health.ts";
 import { closeQuietly, dial, sleep, type Target } from "../tools/soak/net.ts";
-import { procStats, ServerProcess } from "../tools/soak/server_process.ts";
+import { ServerProcess } from "../tools/harness/server_process.ts";
+import { procStats } from "../tools/harness/proc_stats.ts";
 import {
   Client,
   closedBy,
@@ -26,10 +27,10 @@ Deno.test("--max-connections bounds the whole process: the excess is refused at 
     "--max-connections",
     "3",
   ]);
-  const plain: Target = { port: server.port("full server"), tls: false };
-  const tlsPort = server.port("full TLS server");
+  const plain: Target = { port: server.portOf("full server"), tls: false };
+  const tlsPort = server.portOf("full TLS server");
   // Two on one relay and one on the other: the limit counts them together.
-  const other: Target = { port: server.port("random-message server"), tls: false };
+  const other: Target = { port: server.portOf("random-message server"), tls: false };
   const held = [await dial(plain), await dial(plain), await dial(other)];
   try {
     await sleep(200);
@@ -52,7 +53,7 @@ Deno.test("--max-per-address refuses a third connection from one address until o
   const target = plainOf(server);
   const held = [await dial(target), await dial(target)];
   try {
-    const refused = server.log.waitFor(/per-address limit 2 reached for 127\.0\.0\.1/, 5000);
+    const refused = server.log.next(/per-address limit 2 reached for 127\.0\.0\.1/, 5000);
     await sleep(200);
     assert.equal((await closedBy(await dial(target), 2000)).how, "eof");
     await refused;
@@ -212,9 +213,9 @@ Deno.test({
       "--identify-timeout",
       "30",
     ], { nofile: 96 });
-    const plain: Target = { port: server.port("full server"), tls: false };
+    const plain: Target = { port: server.portOf("full server"), tls: false };
     const tls: Target = {
-      port: server.port("full TLS server"),
+      port: server.portOf("full TLS server"),
       tls: true,
       caCert: certs.caCert,
     };
@@ -222,7 +223,7 @@ Deno.test({
     const flood: Deno.Conn[] = [];
     try {
       for (let i = 0; i < 150; i++) flood.push(await dial(i % 2 ? plain : { ...tls, tls: false }));
-      await server.log.waitFor(/accept failed/, 5000).catch(() => {});
+      await server.log.next(/accept failed/, 5000).catch(() => {});
       await sleep(500);
       const before = await server.stats();
       await sleep(3000);

@@ -16,8 +16,8 @@ import { Duplex } from "node:stream";
 import tls from "node:tls";
 import { encodeIdentify, type Role } from "../lib/protocol/identify.ts";
 import { healthyExchange } from "../tools/soak/health.ts";
-import { ServerProcess } from "../tools/soak/server_process.ts";
-import { bounded, within } from "./helpers/wait.ts";
+import { ServerProcess } from "../tools/harness/server_process.ts";
+import { bounded, within } from "../tools/harness/wait.ts";
 
 /** How long the server has to log the drop, and the client to see the close. */
 const WITHIN_MS = 2000;
@@ -193,12 +193,12 @@ async function corruptAndCheck(
   const peer = client.peer.replaceAll(".", "\\.");
   const endings = server.log.collect((line) => line.includes(`${client.peer} `));
   if (identify) {
-    const identified = server.log.waitFor(new RegExp(` ${peer} identified as ${role}$`), 5000);
+    const identified = server.log.next(new RegExp(` ${peer} identified as ${role}$`), 5000);
     await client.send(encodeIdentify(role));
     await identified;
   }
   const logged = identify ? role : "unidentified";
-  const dropped = server.log.waitFor(
+  const dropped = server.log.next(
     new RegExp(` ${peer} dropped \\(${logged}\\): TLS error: ${corruption.reason}$`),
     WITHIN_MS,
   );
@@ -236,7 +236,7 @@ for (const path of PATHS) {
       for (const c of CASES) {
         await t.step(caseName(c), () => corruptAndCheck(server, port, certs.caCert, c));
       }
-      assert.deepEqual(server.log.crashes, []);
+      assert.deepEqual(server.tally.crashes, []);
     }),
   );
 
@@ -247,14 +247,14 @@ for (const path of PATHS) {
     bounded(30_000, async (t) => {
       await using certs = await CertificateDir.create();
       await using server = await ServerProcess.startReference(["--certs", certs.dir, ...path.args]);
-      const port = server.port("full TLS server");
+      const port = server.portOf("full TLS server");
       const some = CASES.filter((c) =>
         (c.role === "display") === (c.identify === (c.corruption === CORRUPTIONS[1]))
       );
       for (const c of some) {
         await t.step(caseName(c), () => corruptAndCheck(server, port, certs.caCert, c));
       }
-      assert.deepEqual(server.log.crashes, []);
+      assert.deepEqual(server.tally.crashes, []);
     }),
   );
 }

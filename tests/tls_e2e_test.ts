@@ -11,11 +11,11 @@ import {
   clientArgs,
   displayLine,
   run,
-  Server,
+  ServerProcess,
   startDisplays,
 } from "./helpers/processes.ts";
 import { FIXED_TIME_TEXT, frameOf, RawClient } from "./helpers/raw_client.ts";
-import { bounded } from "./helpers/wait.ts";
+import { bounded } from "../tools/harness/wait.ts";
 
 for (const host of ["localhost", "127.0.0.1"]) {
   Deno.test(
@@ -23,7 +23,7 @@ for (const host of ["localhost", "127.0.0.1"]) {
     bounded(30_000, async () => {
       await using certs = await CertificateDir.create();
       // The server listens on the name the clients use, whichever address it resolves to.
-      await using server = await Server.start(certs.serverArgs, { host });
+      await using server = await ServerProcess.start(certs.serverArgs, { host });
       assert.equal(server.endpoints[0].tls, true);
       assert.equal(server.endpoints[0].label, "full TLS server");
       const tls = clientArgs(server.port, { host, ca: certs.caFile });
@@ -54,7 +54,7 @@ Deno.test(
   "raw TLS clients exchange frames through the TLS server byte for byte",
   bounded(30_000, async () => {
     await using certs = await CertificateDir.create();
-    await using server = await Server.start(certs.serverArgs);
+    await using server = await ServerProcess.start(certs.serverArgs);
     const tls = { caCert: certs.caCert };
     await using display = (await RawClient.identified(server, server.port, "display", tls))
       .read();

@@ -15,7 +15,7 @@ import {
   tlsError,
 } from "../lib/net/native_socket.ts";
 import { NodeTlsListener } from "../lib/net/tls_listener.ts";
-import { bounded, within } from "./helpers/wait.ts";
+import { bounded, within } from "../tools/harness/wait.ts";
 
 const HOST = "127.0.0.1";
 

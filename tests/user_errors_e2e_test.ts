@@ -12,11 +12,11 @@ import {
   displayLine,
   type ProgramResult,
   run,
-  Server,
+  ServerProcess,
   startDisplay,
   startKeyboard,
 } from "./helpers/processes.ts";
-import { bounded } from "./helpers/wait.ts";
+import { bounded } from "../tools/harness/wait.ts";
 
 /** Asserts that a program failed with exactly one line on stderr, matching `sentence`. */
 function assertOneSentence(result: ProgramResult, sentence: RegExp, code?: number): void {
@@ -125,8 +125,8 @@ Deno.test(
   "TLS mistakes get one sentence each: no --ca, --tls to a plain port, plain to a TLS port",
   bounded(45_000, async (t) => {
     await using certs = await CertificateDir.create();
-    await using plain = await Server.start([]);
-    await using tls = await Server.start(certs.serverArgs);
+    await using plain = await ServerProcess.start([]);
+    await using tls = await ServerProcess.start(certs.serverArgs);
 
     await t.step("--tls without --ca does not trust the throwaway certificate", async () => {
       const result = await run("main_display.ts", [
@@ -186,13 +186,13 @@ Deno.test(
 Deno.test(
   "a keyboard whose server vanishes mid-session says so in one sentence",
   bounded(30_000, async () => {
-    await using server = await Server.start([]);
+    await using server = await ServerProcess.start([]);
     await using display = await startDisplay(server, clientArgs(server.port));
     await using keyboard = startKeyboard([...clientArgs(server.port), "--user", "Jason"]);
     await keyboard.write("before the server vanished\n");
     await display.stdout.waitFor(displayLine("Jason", "before the server vanished"));
-    server.program.kill("SIGKILL");
-    await server.program.exited();
+    server.kill("SIGKILL");
+    await server.exitWithin();
     const result = await keyboard.result();
     assertOneSentence(
       result,

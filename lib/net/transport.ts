@@ -13,15 +13,28 @@ export interface DialOptions {
   host: string;
   port: number;
   tls?: boolean;
-  /** PEM file of the root CA to trust; without it, the runtime's default roots. */
+  /** PEM file of the root CA to trust; without it (and `caCerts`), the runtime's default roots. */
   caFile?: string;
+  /** Root CAs to trust, PEM text (tools and tests that hold them in memory). */
+  caCerts?: string[];
+  /** Turn off Nagle's algorithm on a plain connection (load generators, checkers). */
+  noDelay?: boolean;
 }
 
-/** Connects and, for TLS, completes the handshake, so that certificate errors surface here. */
+/**
+ * Connects and, for TLS, completes the handshake, so that certificate errors surface here: the
+ * one dialer of the clients, the tests and the tools.
+ */
 export async function dial(options: DialOptions): Promise<Deno.Conn> {
   const { host: hostname, port } = options;
-  if (!options.tls) return await Deno.connect({ hostname, port });
-  const caCerts = options.caFile ? [await readPem(options.caFile, "CA certificate")] : undefined;
+  if (!options.tls) {
+    const conn = await Deno.connect({ hostname, port });
+    if (options.noDelay) conn.setNoDelay(true);
+    return conn;
+  }
+  const caCerts = options.caFile
+    ? [await readPem(options.caFile, "CA certificate")]
+    : options.caCerts;
   const conn = await Deno.connectTls({ hostname, port, caCerts });
   try {
     await conn.handshake();

@@ -11,8 +11,9 @@ import { encodeFrame, type Message, type Timestamp } from "../../lib/protocol/fr
 import { FrameDecoder } from "../../lib/protocol/frame_decoder.ts";
 import { encodeIdentify, type Role } from "../../lib/protocol/identify.ts";
 import { writeAll } from "../../lib/net/wire_io.ts";
-import type { Server } from "./processes.ts";
-import { WAIT_MS, Watch } from "./wait.ts";
+import { dial } from "../../lib/net/transport.ts";
+import type { ServerProcess } from "./processes.ts";
+import { WAIT_MS, Watch } from "../../tools/harness/wait.ts";
 
 /** The timestamp the raw keyboards stamp on their messages; displays print it as below. */
 export const FIXED_TIME: Timestamp = {
@@ -68,23 +69,18 @@ export class RawClient implements AsyncDisposable {
 
   /** Connects (and completes the TLS handshake when `caCert` is given). */
   static async connect(port: number, options: RawConnectOptions = {}): Promise<RawClient> {
-    const hostname = options.hostname ?? "127.0.0.1";
-    if (options.caCert === undefined) {
-      return new RawClient(await Deno.connect({ hostname, port }));
-    }
-    const conn = await Deno.connectTls({ hostname, port, caCerts: [options.caCert] });
-    try {
-      await conn.handshake();
-    } catch (error) {
-      conn.close();
-      throw error;
-    }
+    const conn = await dial({
+      host: options.hostname ?? "127.0.0.1",
+      port,
+      tls: options.caCert !== undefined,
+      caCerts: options.caCert === undefined ? undefined : [options.caCert],
+    });
     return new RawClient(conn);
   }
 
   /** Connects, identifies as `role` and waits until the server has logged the identify. */
   static async identified(
-    server: Server,
+    server: ServerProcess,
     port: number,
     role: Role,
     options: RawConnectOptions & { littleEndian?: boolean } = {},

@@ -10,7 +10,7 @@ import { FrameDecoder } from "../../lib/protocol/frame_decoder.ts";
 import { encodeIdentify, type Role } from "../../lib/protocol/identify.ts";
 
 import { closeQuietly, dial, readUntilClosed, sleep, type Target } from "../../tools/soak/net.ts";
-import { ServerProcess } from "../../tools/soak/server_process.ts";
+import { ServerProcess } from "../../tools/harness/server_process.ts";
 
 /** The repository. */
 export const ROOT = new URL("../../", import.meta.url).pathname;
@@ -62,7 +62,7 @@ export class Client implements AsyncDisposable {
   ): Promise<Client> {
     const conn = await dial(target);
     const port = (conn.localAddr as Deno.NetAddr).port;
-    const seen = server.log.waitFor(new RegExp(`:${port} identified as ${role}`), 10_000);
+    const seen = server.log.next(new RegExp(`:${port} identified as ${role}`), 10_000);
     await writeAll(conn, encodeIdentify(role, options.littleEndian));
     await seen;
     return new Client(conn, options.littleEndian ?? false, options.read ?? true);
@@ -119,7 +119,7 @@ export async function closedBy(conn: Deno.Conn, ms: number): Promise<{ how: stri
 }
 
 export async function startServer(args: string[], endpoints = 1): Promise<ServerProcess> {
-  return await ServerProcess.start(["--port", "0", ...args], { endpoints });
+  return await ServerProcess.start(args, { listeners: endpoints });
 }
 
 export const plainOf = (server: ServerProcess): Target => ({

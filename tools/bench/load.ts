@@ -22,6 +22,7 @@ import { encodeFrameBytes, type Timestamp } from "../../lib/protocol/frame.ts";
 import { encodeIdentify } from "../../lib/protocol/identify.ts";
 import { localTimestamp } from "../../lib/protocol/time.ts";
 import { writeAll } from "../../lib/net/wire_io.ts";
+import { dial } from "../../lib/net/transport.ts";
 import process from "node:process";
 import { Histogram } from "./histogram.ts";
 import { sampleProcess } from "./proc.ts";
@@ -305,16 +306,8 @@ class Run {
   }
 }
 
-async function connect(spec: LoadSpec, caCerts: string[] | undefined): Promise<Deno.Conn> {
-  const { host: hostname, port } = spec;
-  if (!spec.tls) {
-    const conn = await Deno.connect({ hostname, port });
-    conn.setNoDelay(true);
-    return conn;
-  }
-  const conn = await Deno.connectTls({ hostname, port, caCerts });
-  await conn.handshake();
-  return conn;
+function connect(spec: LoadSpec, caCerts: string[] | undefined): Promise<Deno.Conn> {
+  return dial({ host: spec.host, port: spec.port, tls: spec.tls, caCerts, noDelay: true });
 }
 
 async function connectAll(run: Run, caCerts: string[] | undefined): Promise<void> {

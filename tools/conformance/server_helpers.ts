@@ -14,7 +14,7 @@ import {
   type Timestamp,
 } from "../../lib/protocol/frame.ts";
 import { encodeIdentify } from "../../lib/protocol/identify.ts";
-import { formatAddress } from "../../lib/net/transport.ts";
+import { dial as dialConn, formatAddress } from "../../lib/net/transport.ts";
 import { type CheckContext, CheckFailure } from "./check.ts";
 import { before, delay, remaining, seconds } from "./deadline.ts";
 import { dumpBytes, dumpFrame, hexBytes } from "./hexdump.ts";
@@ -62,25 +62,7 @@ export async function dial(
   options: OpenOptions,
 ): Promise<Peer> {
   const address = formatAddress(target.host, target.port);
-  const attempt = (async () => {
-    if (!target.tls) {
-      const conn = await Deno.connect({ hostname: target.host, port: target.port });
-      conn.setNoDelay(true);
-      return conn;
-    }
-    const conn = await Deno.connectTls({
-      hostname: target.host,
-      port: target.port,
-      caCerts: target.caCerts,
-    });
-    try {
-      await conn.handshake();
-    } catch (error) {
-      conn.close();
-      throw error;
-    }
-    return conn;
-  })();
+  const attempt = dialConn({ ...target, noDelay: true });
   let settled;
   try {
     settled = await before(attempt, ctx.deadline);

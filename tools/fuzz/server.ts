@@ -27,7 +27,8 @@ import {
   TlsBeneath,
   tryWrite,
 } from "../soak/net.ts";
-import { hasProc, type ProcStats, ServerProcess } from "../soak/server_process.ts";
+import { ServerProcess } from "../harness/server_process.ts";
+import { hasProc, type ProcStats } from "../harness/proc_stats.ts";
 import { writeThrowawayCerts } from "../throwaway_certs.ts";
 import { concat, malformedFrame, mutate, randomFrames } from "./frames.ts";
 import { freshSeed, Prng } from "./prng.ts";
@@ -268,11 +269,11 @@ export async function main(args: string[]): Promise<number> {
   ];
   const server = await ServerProcess.startReference(
     serverArgs,
-    { logFile: `${out}/server.log` },
+    { logFile: `${out}/server.log`, keepLog: false },
     () => rng.float(),
   );
-  const plain: Target = { port: server.port("full server"), tls: false };
-  const tls: Target = { port: server.port("full TLS server"), tls: true, caCert: certs.caCert };
+  const plain: Target = { port: server.portOf("full server"), tls: false };
+  const tls: Target = { port: server.portOf("full TLS server"), tls: true, caCert: certs.caCert };
   // Noise on the TLS port both before the handshake (raw) and inside it.
   const targets = [plain, plain, plain, plain, plain, plain, { ...tls, tls: false }, tls];
   console.log(
@@ -353,9 +354,9 @@ export async function main(args: string[]): Promise<number> {
       `the server complained about accepting (${complaints.length} lines): ${complaints[0]}`,
     );
   }
-  if (server.log.crashes.length > 0) {
+  if (server.tally.crashes.length > 0) {
     failures.push(
-      `the server's stderr shows a crash: ${server.log.crashes.slice(0, 3).join(" | ")}`,
+      `the server's stderr shows a crash: ${server.tally.crashes.slice(0, 3).join(" | ")}`,
     );
   }
   console.log(
@@ -381,7 +382,7 @@ export async function main(args: string[]): Promise<number> {
     }`,
   );
   console.log("  the server's verdicts, by reason:");
-  const reasons = [...server.log.dropReasons].sort((a, b) => b[1] - a[1]);
+  const reasons = [...server.tally.dropReasons].sort((a, b) => b[1] - a[1]);
   for (const [reason, count] of reasons.slice(0, 25)) console.log(`    ${count}\t${reason}`);
   if (reasons.length > 25) console.log(`    ... and ${reasons.length - 25} more kinds`);
   if (failures.length > 0) {

@@ -27,7 +27,7 @@ import {
   TlsBeneath,
   tryWrite,
 } from "./net.ts";
-import type { ServerLog } from "./server_process.ts";
+import type { Lines as ServerLog } from "../harness/lines.ts";
 
 /** The server's time limits, in seconds, as the soak started it. */
 export interface Timeouts {
@@ -371,9 +371,9 @@ async function bytesBeneathTls(ctx: ChaosContext, rng: Prng, role: "keyboard" | 
     );
   }
   const peer = `127\\.0\\.0\\.1:${session.localPort}`;
-  const identified = ctx.log.waitFor(new RegExp(`${peer} identified as ${role}`), PROMPT_MS)
+  const identified = ctx.log.next(new RegExp(`${peer} identified as ${role}`), PROMPT_MS)
     .then(() => true, () => false);
-  const logged = ctx.log.waitFor(
+  const logged = ctx.log.next(
     // Its role in the pattern: a client of the plain port may have the same source port.
     new RegExp(`${peer} (dropped|disconnected) \\((${role}|unidentified)\\): `),
     2 * PROMPT_MS + 2000,
@@ -546,7 +546,7 @@ export async function slowDisplays(
       // The reasons a slow display may be dropped for, in the pattern: another client may use
       // the same source port towards the other listener at the same time (the log names only
       // the peer), and its drop line must not be taken for this one's.
-      const line = await ctx.log.waitFor(
+      const line = await ctx.log.next(
         new RegExp(
           `127\\.0\\.0\\.1:${port} dropped \\(display\\): (too slow|over the client memory budget)`,
         ),

@@ -33,7 +33,8 @@ import {
   type Target,
   tryWrite,
 } from "./net.ts";
-import type { ProcStats, ServerLog } from "./server_process.ts";
+import type { Lines as ServerLog } from "../harness/lines.ts";
+import type { ProcStats } from "../harness/proc_stats.ts";
 
 /** What a phase needs to know about the server. */
 export interface HuntContext {

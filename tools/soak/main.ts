@@ -37,7 +37,8 @@ import {
   serverBehindPhase,
 } from "./hunt.ts";
 import { sleep, type Target } from "./net.ts";
-import { hasProc, type ProcStats, ServerProcess } from "./server_process.ts";
+import { ServerProcess } from "../harness/server_process.ts";
+import { hasProc, type ProcStats } from "../harness/proc_stats.ts";
 import { writeThrowawayCerts } from "../throwaway_certs.ts";
 import { SteadyDisplay, SteadyKeyboard } from "./steady.ts";
 import { numberOption, parseProgramOptions, runTool, stringOption } from "../../lib/cli/args.ts";
@@ -133,11 +134,11 @@ export async function main(args: string[]): Promise<number> {
   ];
   const server = await ServerProcess.startReference(
     serverArgs,
-    { logFile: `${out}/server.log` },
+    { logFile: `${out}/server.log`, keepLog: false },
     () => rng.float(),
   );
-  const plain: Target = { port: server.port("full server"), tls: false };
-  const tls: Target = { port: server.port("full TLS server"), tls: true, caCert: certs.caCert };
+  const plain: Target = { port: server.portOf("full server"), tls: false };
+  const tls: Target = { port: server.portOf("full TLS server"), tls: true, caCert: certs.caCert };
   console.log(`soak: ${seconds} s, seed ${seed}; server pid ${server.pid}`);
   console.log(`  server: deno task server --reference --base-port BASE ${serverArgs.join(" ")}`);
   if (!clientMemory) console.log("  the server has no --max-client-memory option");
@@ -162,14 +163,14 @@ export async function main(args: string[]): Promise<number> {
   } finally {
     const status = await server.stop();
     if (status.code !== 0) fail(`the server exited with status ${status.code} on SIGTERM`);
-    if (server.log.crashes.length > 0) {
-      fail(`the server's stderr shows a crash: ${server.log.crashes.slice(0, 3).join(" | ")}`);
+    if (server.tally.crashes.length > 0) {
+      fail(`the server's stderr shows a crash: ${server.tally.crashes.slice(0, 3).join(" | ")}`);
     }
   }
   const dropReasons = Object.fromEntries(
-    [...server.log.dropReasons].sort((a, b) => b[1] - a[1]),
+    [...server.tally.dropReasons].sort((a, b) => b[1] - a[1]),
   );
-  console.log(`  server log: ${server.log.lines} lines (${out}/server.log); drops by reason:`);
+  console.log(`  server log: ${server.log.count} lines (${out}/server.log); drops by reason:`);
   for (const [reason, count] of Object.entries(dropReasons)) console.log(`    ${count}\t${reason}`);
   report = {
     ...report,

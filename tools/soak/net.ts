@@ -8,6 +8,7 @@
 
 import net from "node:net";
 import { closeQuietly } from "../../lib/net/wire_io.ts";
+import { dial as dialConn } from "../../lib/net/transport.ts";
 
 export { closeQuietly };
 import { Duplex } from "node:stream";
@@ -25,21 +26,14 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Connects; for TLS, completes the handshake so that failures surface here. */
-export async function dial(target: Target): Promise<Deno.Conn> {
-  if (!target.tls) return await Deno.connect({ hostname: "127.0.0.1", port: target.port });
-  const conn = await Deno.connectTls({
-    hostname: "127.0.0.1",
+/** Connects to the target on loopback (lib/net/transport.ts's dial). */
+export function dial(target: Target): Promise<Deno.Conn> {
+  return dialConn({
+    host: "127.0.0.1",
     port: target.port,
+    tls: target.tls,
     caCerts: target.caCert ? [target.caCert] : undefined,
   });
-  try {
-    await conn.handshake();
-  } catch (error) {
-    closeQuietly(conn);
-    throw error;
-  }
-  return conn;
 }
 
 /** How a connection ended, as its reader saw it. */
