@@ -1,19 +1,12 @@
 /** Slow displays and fast keyboards against the real server: the backlog limits drop only the display that cannot keep up, and flood control slows a keyboard without losing anything (RELIABILITY.md). */
 
+import { RawClient } from "./helpers/raw_client.ts";
 import assert from "node:assert/strict";
 import { CertificateDir } from "./helpers/processes.ts";
 
 import { closeQuietly, sleep } from "../tools/soak/net.ts";
 
-import {
-  Client,
-  frame,
-  frames,
-  LINUX,
-  PATHS,
-  plainOf,
-  startServer,
-} from "./helpers/relay_client.ts";
+import { frame, frames, LINUX, PATHS, plainOf, startServer } from "./helpers/relay_client.ts";
 
 for (const path of PATHS) {
   Deno.test(`a display that stops reading is dropped at --max-backlog; the others get everything (${path.label})`, async () => {
@@ -25,9 +18,9 @@ for (const path of PATHS) {
       ...path.args,
     ]);
     const target = plainOf(server);
-    await using stalled = await Client.connect(server, target, "display", { read: false });
-    await using reader = await Client.connect(server, target, "display");
-    await using keyboard = await Client.connect(server, target, "keyboard");
+    await using stalled = await RawClient.open(server, target, "display", { read: false });
+    await using reader = await RawClient.open(server, target, "display");
+    await using keyboard = await RawClient.open(server, target, "keyboard");
     const drop = server.log.next(
       new RegExp(`:${stalled.port} dropped \\(display\\): too slow`),
       20_000,
@@ -62,7 +55,7 @@ for (const path of PATHS) {
       "0",
     ]);
     const target = plainOf(server);
-    await using slow = await Client.connect(server, target, "display", { read: false });
+    await using slow = await RawClient.open(server, target, "display", { read: false });
     const trickle = (async () => {
       const one = new Uint8Array(1);
       for (let i = 0; i < 30; i++) {
@@ -70,7 +63,7 @@ for (const path of PATHS) {
         if ((await slow.conn.read(one).catch(() => null)) === null) return;
       }
     })();
-    await using keyboard = await Client.connect(server, target, "keyboard");
+    await using keyboard = await RawClient.open(server, target, "keyboard");
     const drop = server.log.next(
       new RegExp(`:${slow.port} dropped \\(display\\): too slow`),
       25_000,
@@ -85,8 +78,8 @@ for (const path of PATHS) {
 Deno.test("a keyboard over --keyboard-rate is slowed down, not dropped, and loses nothing", async () => {
   await using server = await startServer(["--keyboard-rate", "1000", "--keyboard-burst", "100"]);
   const target = plainOf(server);
-  await using display = await Client.connect(server, target, "display");
-  await using keyboard = await Client.connect(server, target, "keyboard");
+  await using display = await RawClient.open(server, target, "display");
+  await using keyboard = await RawClient.open(server, target, "keyboard");
   const started = performance.now();
   // About 130 KB: four reads of the server's 32 KiB buffer. The server reads on while the
   // keyboard is under its rate; one read may take it past the burst, then it pauses.
@@ -116,7 +109,7 @@ for (const path of PATHS) {
         ...path.args,
       ]);
       const target = { port: server.endpoints[0].port, tls: true, caCert: certs.caCert };
-      await using keyboard = await Client.connect(server, target, "keyboard");
+      await using keyboard = await RawClient.open(server, target, "keyboard");
       const before = await server.stats();
       // 1 KB frames for 3 s, as fast as the socket takes them: 1000/s get through, the rest wait.
       const batch = frames(100, "flood", 1000);
@@ -143,8 +136,8 @@ for (const path of PATHS) {
 Deno.test("--keyboard-rate 0 turns flood control off", async () => {
   await using server = await startServer(["--keyboard-rate", "0"]);
   const target = plainOf(server);
-  await using display = await Client.connect(server, target, "display");
-  await using keyboard = await Client.connect(server, target, "keyboard");
+  await using display = await RawClient.open(server, target, "display");
+  await using keyboard = await RawClient.open(server, target, "keyboard");
   const started = performance.now();
   await keyboard.send(frames(20_000, "fast"));
   await display.waitForMessages(20_000, 15_000);
@@ -162,8 +155,8 @@ Deno.test("a keyboard the server is pausing is not dropped for the frame it coul
     "1",
   ]);
   const target = plainOf(server);
-  await using display = await Client.connect(server, target, "display");
-  await using keyboard = await Client.connect(server, target, "keyboard");
+  await using display = await RawClient.open(server, target, "display");
+  await using keyboard = await RawClient.open(server, target, "keyboard");
   // 30 frames and half of one more: the server pauses for about 2 s after reading them, and
   // the second half, sent at once, waits in the socket meanwhile.
   const last = frame("paced", "the last one");

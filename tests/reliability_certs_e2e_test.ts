@@ -1,12 +1,13 @@
 /** Certificate reload against the real server: SIGHUP and --reload-certs change the certificate for new connections while open ones carry on, and a bad pair keeps the old one (RELIABILITY.md). */
 
+import { RawClient } from "./helpers/raw_client.ts";
 import assert from "node:assert/strict";
 import { CertificateDir } from "./helpers/processes.ts";
 import { generateCertificates } from "../tools/certificates.ts";
 
 import { closeQuietly, dial, sleep } from "../tools/soak/net.ts";
 import { ServerProcess } from "../tools/harness/server_process.ts";
-import { Client, frame, startServer } from "./helpers/relay_client.ts";
+import { frame, startServer } from "./helpers/relay_client.ts";
 
 /** Whether a TLS client trusting `caCert` completes a handshake with the server. */
 async function trusts(port: number, caCert: string): Promise<boolean> {
@@ -36,8 +37,8 @@ async function withOpenTlsSession(
   ]);
   const port = server.endpoints[0].port;
   const target = { port, tls: true, caCert: certs.caCert };
-  await using display = await Client.connect(server, target, "display");
-  await using keyboard = await Client.connect(server, target, "keyboard");
+  await using display = await RawClient.open(server, target, "display");
+  await using keyboard = await RawClient.open(server, target, "keyboard");
   await keyboard.send(frame("alice", "before"));
   await display.waitForMessages(1, 5000);
   await body(server, certs, port);

@@ -1,10 +1,11 @@
 /** The clients' answers to faults: a display whose stdout closes, and a server that vanishes (RELIABILITY.md). */
 
+import { RawClient } from "./helpers/raw_client.ts";
 import assert from "node:assert/strict";
 
 import { sleep } from "../tools/soak/net.ts";
 import { ServerProcess } from "../tools/harness/server_process.ts";
-import { Client, frame, plainOf, ROOT, startServer } from "./helpers/relay_client.ts";
+import { frame, plainOf, ROOT, startServer } from "./helpers/relay_client.ts";
 import { bounded } from "../tools/harness/wait.ts";
 
 /** Runs a client program with piped stdio; returns the child. */
@@ -50,7 +51,7 @@ Deno.test(
     const child = program("display", ["--port", port]);
     await child.stdin.close();
     await identified;
-    await using keyboard = await Client.connect(server, plainOf(server), "keyboard");
+    await using keyboard = await RawClient.open(server, plainOf(server), "keyboard");
     await keyboard.send(frame("alice", "first"));
     assert.match(await lineMatching(child.stdout), /^alice 2024-01-02 03:04:05 first$/);
     // Our end of its stdout closes once the cancel has gone through the stream pipe, which may
@@ -106,7 +107,7 @@ Deno.test(
     const revived = await ServerProcess.start(["--port", String(port)]);
     try {
       await revived.log.next(/identified as display/, 15_000);
-      await using keyboard = await Client.connect(revived, { port, tls: false }, "keyboard");
+      await using keyboard = await RawClient.open(revived, { port, tls: false }, "keyboard");
       await keyboard.send(frame("carol", "welcome back"));
       await lineMatching(again.stdout, /^carol 2024-01-02 03:04:05 welcome back$/);
     } finally {

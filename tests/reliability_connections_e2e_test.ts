@@ -1,5 +1,6 @@
 /** What a connection may hold and for how long, against the real server: the connection limits, the identify, frame and TLS handshake time limits, keepalive, and running out of descriptors (RELIABILITY.md). */
 
+import { RawClient } from "./helpers/raw_client.ts";
 import assert from "node:assert/strict";
 import { CertificateDir } from "./helpers/processes.ts";
 
@@ -8,16 +9,8 @@ import { healthyExchange } from "../tools/soak/health.ts";
 import { closeQuietly, dial, sleep, type Target } from "../tools/soak/net.ts";
 import { ServerProcess } from "../tools/harness/server_process.ts";
 import { procStats } from "../tools/harness/proc_stats.ts";
-import {
-  Client,
-  closedBy,
-  frame,
-  LINUX,
-  PATHS,
-  plainOf,
-  startServer,
-  writeAll,
-} from "./helpers/relay_client.ts";
+import { closedBy, frame, LINUX, PATHS, plainOf, startServer } from "./helpers/relay_client.ts";
+import { writeAll } from "../lib/net/wire_io.ts";
 
 Deno.test("--max-connections bounds the whole process: the excess is refused at once, plain and TLS", async () => {
   await using certs = await CertificateDir.create();
@@ -180,8 +173,8 @@ for (const path of PATHS) {
       for (const [args, expected] of [[[], true], [["--no-keepalive"], false]] as const) {
         await using plain = await startServer([...args, ...path.args]);
         await using tls = await startServer([...args, ...tlsArgs, ...path.args]);
-        await using display = await Client.connect(plain, plainOf(plain), "display");
-        await using keyboard = await Client.connect(tls, {
+        await using display = await RawClient.open(plain, plainOf(plain), "display");
+        await using keyboard = await RawClient.open(tls, {
           port: tls.endpoints[0].port,
           tls: true,
           caCert: certs.caCert,

@@ -13,6 +13,7 @@ import { encodeIdentify, type Role } from "../../lib/protocol/identify.ts";
 import { writeAll } from "../../lib/net/wire_io.ts";
 import { dial } from "../../lib/net/transport.ts";
 import type { ServerProcess } from "./processes.ts";
+import type { Target } from "../../tools/soak/net.ts";
 import { WAIT_MS, Watch } from "../../tools/harness/wait.ts";
 
 /** The timestamp the raw keyboards stamp on their messages; displays print it as below. */
@@ -94,6 +95,30 @@ export class RawClient implements AsyncDisposable {
       throw error;
     }
     return client;
+  }
+
+  /**
+   * Connects to `target`, identifies as `role`, waits until the server has logged that, and
+   * then reads, decoding in the display's byte order, unless `read` is false (the test reads,
+   * or lets the data pile up).
+   */
+  static async open(
+    server: ServerProcess,
+    target: Target,
+    role: Role,
+    options: { littleEndian?: boolean; read?: boolean } = {},
+  ): Promise<RawClient> {
+    const client = await RawClient.identified(server, target.port, role, {
+      caCert: target.tls ? target.caCert : undefined,
+      littleEndian: options.littleEndian,
+    });
+    if (options.read ?? true) client.read({ littleEndian: options.littleEndian });
+    return client;
+  }
+
+  /** The local port: how the server's log names this connection, with its address. */
+  get port(): number {
+    return (this.conn.localAddr as Deno.NetAddr).port;
   }
 
   /** Bytes received so far (only counted while reading). */
