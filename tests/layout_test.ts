@@ -79,3 +79,29 @@ Deno.test("lib/protocol uses no Deno API and no node: module, so a browser can i
     assert.doesNotMatch(code, /"node:/, `${relative(LIB, path)} imports a node: module`);
   }
 });
+
+Deno.test("tools/ never imports tests/: what tests and tools share lives in tools/harness/", async () => {
+  const TOOLS = fileURLToPath(new URL("../tools/", import.meta.url));
+  const wrong: string[] = [];
+  let count = 0;
+  async function walk(dir: string): Promise<void> {
+    for await (const entry of Deno.readDir(dir)) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory) await walk(path);
+      else if (entry.name.endsWith(".ts")) {
+        count++;
+        for (const spec of imports(await Deno.readTextFile(path))) {
+          if (
+            spec.startsWith(".") &&
+            relative(TOOLS, join(dirname(path), spec)).startsWith("../tests/")
+          ) {
+            wrong.push(`${relative(TOOLS, path)} imports ${spec}`);
+          }
+        }
+      }
+    }
+  }
+  await walk(TOOLS);
+  assert.ok(count > 30, `only ${count} files found under tools/`);
+  assert.deepEqual(wrong, []);
+});

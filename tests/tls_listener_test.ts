@@ -16,6 +16,7 @@ import {
 } from "../lib/net/native_socket.ts";
 import { NodeTlsListener } from "../lib/net/tls_listener.ts";
 import { bounded, within } from "../tools/harness/wait.ts";
+import { Child, Program, programCommand } from "../tools/harness/program.ts";
 
 const HOST = "127.0.0.1";
 
@@ -97,6 +98,63 @@ Deno.test({
       listener.close();
     }
   }),
+});
+
+Deno.test({
+  name: "canary: node:net's server still does not survive running out of descriptors",
+  ignore: Deno.build.os !== "linux",
+  fn: bounded(20_000, async () => {
+    // Why the relay accepts with Deno.listen (tls_listener.ts, native_socket.ts). The server
+    // runs in its own process under a low limit: in this one, running out would hurt the test.
+    await using server = new Child("node:net server", [
+      "prlimit",
+      "--nofile=40:40",
+      ...programCommand("tests/fixtures/node_net_accept.ts", [], { permissions: ["--allow-net"] }),
+    ]);
+    const port = Number((await server.stdout.waitFor(/^port \d+$/)).split(" ")[1]);
+    const conns: Deno.Conn[] = [];
+    try {
+      // More connections than it has descriptors for: it accepts what it can, then hits EMFILE.
+      for (let i = 0; i < 60; i++) conns.push(await Deno.connect({ hostname: HOST, port }));
+      await server.stdout.waitFor(/^accepted \d+$/);
+    } finally {
+      for (const conn of conns) conn.close();
+    }
+    // Descriptors are free again; a sound server accepts the next connection.
+    const accepted = server.stdout.count;
+    const fresh = await Deno.connect({ hostname: HOST, port }).catch(() => undefined);
+    try {
+      const outcome = await Promise.race([
+        server.stdout.next(/^accepted \d+$/, 3_000).then(() => "accepted", () => "not"),
+        server.status.then(() => "not"),
+      ]);
+      assert.equal(
+        outcome,
+        "not",
+        "node:net now accepts again after EMFILE: the relay could accept with it " +
+          `(lines so far: ${accepted}; see tls_listener.ts)`,
+      );
+    } finally {
+      fresh?.close();
+    }
+  }),
+});
+
+Deno.test("canary: a node:tls socket destroyed in the turn it was made is still never freed", async () => {
+  // Why NodeTlsConn starts TLS lazily, on first use (tls_listener.ts, #start): the connections
+  // refused over a limit are closed in the turn they are accepted.
+  await using probe = new Program("tests/fixtures/tls_same_turn.ts", [], {
+    permissions: ["--v8-flags=--expose-gc"],
+  });
+  const { code, stdout } = await probe.result(20_000);
+  assert.equal(code, 0);
+  const freed = JSON.parse(stdout) as { count: number; sameTurn: number; nextTurn: number };
+  assert.ok(freed.nextTurn >= freed.count / 2, `the probe itself is off: ${stdout}`);
+  assert.equal(
+    freed.sameTurn,
+    0,
+    `Deno now frees them (${stdout}): NodeTlsConn could start TLS in its constructor`,
+  );
 });
 
 /** A TLS listener on a free port with a fresh certificate set, closed after `body`. */
