@@ -9,7 +9,8 @@
  * connection limit say. Here the TCP connection is the server's own, which closes when told
  * to, in mid-handshake or not. Accepting stays with `Deno.listen`: node:net's server in Deno
  * 2.9 stops accepting for good after one EMFILE, where the relay's accept loop backs off and
- * recovers. A second gain: a new certificate applies to new connections without closing the
+ * recovers. Each of these bugs has a canary in tests/tls_listener_test.ts that fails the day
+ * the pinned Deno fixes it, so the workaround can go. A second gain: a new certificate applies to new connections without closing the
  * listening socket, so a reload refuses nobody.
  *
  * Each accepted connection is moved onto a native node:net socket (native_socket.ts), so that
@@ -155,7 +156,8 @@ export class NodeTlsConn implements RelayConn {
   /**
    * Starts TLS on the connection. Not in the constructor: a node:tls socket destroyed in the
    * same turn it was made is never released (12 KB a time, found by the soak's floods), and
-   * the connections refused over the limit are closed in that turn.
+   * the connections refused over the limit are closed in that turn. A canary in
+   * tests/tls_listener_test.ts fails the day Deno frees them.
    */
   #start(): tls.TLSSocket {
     if (this.#tls) return this.#tls;

@@ -16,18 +16,14 @@ import { DEFAULT_RELAY_OPTIONS } from "../../lib/server/relay.ts";
 import { freshSeed, Prng } from "../fuzz/prng.ts";
 import {
   type ChaosContext,
-  CHURN,
-  flood,
   FloodWindows,
   MALFORMED_KINDS,
-  malformedSweep,
-  QUICK_HOSTILE,
-  SLOW_HOSTILE,
-  slowDisplays,
   Tally,
   type Timeouts,
-  worker,
-} from "./chaos.ts";
+} from "./chaos_context.ts";
+import { flood, slowDisplays, worker } from "./chaos.ts";
+import { CHURN } from "./churn.ts";
+import { malformedSweep, QUICK_HOSTILE, SLOW_HOSTILE } from "./hostile.ts";
 import { HealthRecord } from "./health.ts";
 import {
   type HuntContext,
