@@ -331,3 +331,10 @@ async function untilText(
 export function settle(ms = 50): Promise<void> {
   return delay(ms);
 }
+
+/** Texts of `n` bytes of ASCII that end in a recognisable marker. */
+export function longText(n: number, marker: string): string {
+  const tail = ` ${marker} END`;
+  const body = "The quick brown fox jumps over the lazy dog. ".repeat(Math.ceil(n / 45) + 1);
+  return body.slice(0, Math.max(0, n - tail.length)) + tail;
+}
