@@ -5,6 +5,7 @@
  * @module
  */
 
+import { versionText } from "./lib/cli/version.ts";
 import {
   numberOption,
   type OptionSpec,
@@ -219,6 +220,7 @@ export async function main(args: string[]): Promise<number> {
     return 1;
   }
   // Said once the server runs: a mistake on the command line stays one sentence.
+  log.info(versionText());
   log.info(`native sockets: ${nativeOff === undefined ? "on" : `off (${nativeOff})`}`);
   const tlsFiles = [
     ...new Set(

@@ -12,7 +12,7 @@ const LIB = fileURLToPath(new URL("../lib/", import.meta.url));
 /** The folders each folder of lib/ may import from, besides itself. */
 const ALLOWED: Record<string, string[]> = {
   protocol: [],
-  cli: [],
+  cli: ["protocol"],
   net: ["protocol", "cli"],
   server: ["protocol", "net", "cli"],
   client: ["protocol", "net", "cli"],
@@ -57,6 +57,8 @@ Deno.test("each folder of lib/ imports only from the folders it may", async () =
         continue;
       }
       const target = relative(LIB, join(dirname(path), spec));
+      // deno.json, for the version: data, not code (lib/cli/version.ts).
+      if (target === "../deno.json" && folder === "cli") continue;
       if (target.startsWith("..")) {
         wrong.push(`${relative(LIB, path)} imports ${spec}, outside lib/`);
         continue;

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { validateWorkflow, type ValidationError } from "npm:@action-validator/core@0.6.0";
+import { validateWorkflow, type ValidationError } from "@action-validator/core";
 import { runTool } from "../lib/cli/args.ts";
 import { UsageError } from "../lib/cli/user_errors.ts";
 

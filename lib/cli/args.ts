@@ -7,6 +7,7 @@
 
 import { parseArgs } from "node:util";
 import { explainError, UsageError } from "./user_errors.ts";
+import { versionText, wantsVersion } from "./version.ts";
 
 /** The option table parseArgs takes. */
 export type OptionSpec = Record<
@@ -22,6 +23,11 @@ export function parseOptions(
   args: string[],
   spec: OptionSpec,
 ): { values: OptionValues; positionals: string[] } {
+  if (wantsVersion(args)) {
+    // Every program answers --version the same way, whatever else is on the line.
+    console.log(versionText());
+    Deno.exit(0);
+  }
   try {
     const { values, positionals } = parseArgs({
       args,
@@ -59,6 +65,10 @@ export async function runTool(
   main: (args: string[]) => number | Promise<number>,
   args: string[],
 ): Promise<number> {
+  if (wantsVersion(args)) {
+    console.log(versionText());
+    return 0;
+  }
   try {
     return await main(args);
   } catch (error) {

@@ -11,6 +11,7 @@
  * @module
  */
 
+import { versionText, wantsVersion } from "../../lib/cli/version.ts";
 import { formatAddress } from "../../lib/net/transport.ts";
 import { explainError } from "../../lib/cli/user_errors.ts";
 import type { Check } from "./check.ts";
@@ -120,4 +121,10 @@ function printList(mode: "server" | "display" | "keyboard", json: boolean): void
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  if (wantsVersion(Deno.args)) {
+    console.log(versionText());
+    Deno.exit(0);
+  }
+  Deno.exit(await main(Deno.args));
+}
