@@ -8,6 +8,8 @@
 
 import { parseArgs } from "node:util";
 import { runTool } from "../lib/cli/args.ts";
+import { VERSION } from "../lib/cli/version.ts";
+import { type ArchiveEntry, sha256Sums, tarGz, zip } from "./release_archive.ts";
 
 /** The programs shipped as executables, by their deno.json task name. */
 export const PROGRAMS = ["server", "display", "keyboard", "conformance"] as const;
@@ -58,6 +60,7 @@ export async function main(args: string[]): Promise<number> {
   const targets = values.target ?? (Deno.env.get("DENORT_BIN") ? [hostTarget()] : [...TARGETS]);
   const out = values.out ?? "dist";
   const tasks = JSON.parse(await Deno.readTextFile("deno.json")).tasks;
+  const archives: string[] = [];
   for (const target of targets) {
     for (const program of PROGRAMS) {
       const task = tasks[program];
@@ -80,8 +83,60 @@ export async function main(args: string[]): Promise<number> {
         return 1;
       }
     }
+    const archive = await packageTarget(target, { out });
+    console.error(`packed ${out}/${archive}`);
+    archives.push(archive);
   }
+  await writeChecksums(out, archives);
+  console.error(`checksums in ${out}/SHA256SUMS`);
   return 0;
+}
+
+/** Options for {@linkcode packageTarget}. */
+export interface PackageOptions {
+  /** Where `<target>/wirechat-*` were built, and the archive goes. */
+  out: string;
+  /** Default deno.json's version. */
+  version?: string;
+}
+
+/**
+ * Packs the executables built in `<out>/<target>/` into `<out>/wirechat-<version>-<target>`
+ * `.tar.gz` (`.zip` for Windows), under a folder of that name, with a README for classmates and
+ * the license. Returns the archive's file name.
+ */
+export async function packageTarget(target: string, options: PackageOptions): Promise<string> {
+  const version = options.version ?? VERSION;
+  const folder = `wirechat-${version}-${target}`;
+  const windows = target.includes("windows");
+  const entries: ArchiveEntry[] = [];
+  const built = [];
+  for await (const entry of Deno.readDir(`${options.out}/${target}`)) {
+    if (entry.isFile && entry.name.startsWith("wirechat-")) built.push(entry.name);
+  }
+  if (built.length === 0) throw new Error(`nothing was built in ${options.out}/${target}`);
+  for (const name of built.sort()) {
+    const bytes = await Deno.readFile(`${options.out}/${target}/${name}`);
+    entries.push({ path: `${folder}/${name}`, bytes, mode: 0o755 });
+  }
+  const readme = (await Deno.readTextFile(new URL("release_readme.txt", import.meta.url)))
+    .replaceAll("{VERSION}", version).replaceAll("{TARGET}", target)
+    .replaceAll("{EXE}", windows ? ".exe" : "");
+  entries.push({ path: `${folder}/README.txt`, bytes: new TextEncoder().encode(readme) });
+  entries.push({
+    path: `${folder}/LICENSE`,
+    bytes: await Deno.readFile(new URL("../LICENSE", import.meta.url)),
+  });
+  const archive = `${folder}.${windows ? "zip" : "tar.gz"}`;
+  await Deno.writeFile(`${options.out}/${archive}`, windows ? zip(entries) : await tarGz(entries));
+  return archive;
+}
+
+/** Writes `<out>/SHA256SUMS` for `archives` (file names in `out`). */
+export async function writeChecksums(out: string, archives: string[]): Promise<void> {
+  const files = new Map<string, Uint8Array>();
+  for (const name of archives) files.set(name, await Deno.readFile(`${out}/${name}`));
+  await Deno.writeTextFile(`${out}/SHA256SUMS`, await sha256Sums(files));
 }
 
 if (import.meta.main) Deno.exit(await runTool(main, Deno.args));
