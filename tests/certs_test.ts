@@ -337,6 +337,11 @@ Deno.test("the certs tool writes the four files, keys readable by their owner on
         assert.equal((await Deno.stat(join(out, key))).mode! & 0o777, 0o600, key);
       }
     }
+    if (Deno.build.os !== "windows") {
+      // Certificates are public: readable by all (less whatever the umask takes away).
+      assert.equal((await Deno.stat(join(out, "server.crt"))).mode! & 0o400, 0o400);
+      assert.notEqual((await Deno.stat(join(out, "server.crt"))).mode! & 0o077, 0);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -350,9 +355,32 @@ Deno.test("the certs tool narrows an existing world-readable key file to its own
   try {
     await Deno.writeTextFile(join(dir, "server.key"), "old", { mode: 0o644 });
     await Deno.chmod(join(dir, "server.key"), 0o644);
-    const result = await runCli(["--out", dir]);
+    const result = await runCli(["--out", dir, "--force"]);
     assert.equal(result.code, 0, result.stderr);
     assert.equal((await Deno.stat(join(dir, "server.key"))).mode! & 0o777, 0o600);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the certs tool refuses to replace a set without --force, and writes nothing", {
+  permissions: { run: true, read: true, write: true },
+}, async () => {
+  const dir = await Deno.makeTempDir({ prefix: "wirechat_certs_test_" });
+  try {
+    await Deno.writeTextFile(join(dir, "server.crt"), "handed out already");
+    const refused = await runCli(["--out", dir]);
+    assert.equal(refused.code, 2);
+    assert.equal(refused.stdout, "");
+    assert.match(
+      refused.stderr,
+      /^\S*server\.crt already exists: nothing was written\. Use --force to replace the set, or --out DIR for another place\.\n$/,
+    );
+    assert.equal(await Deno.readTextFile(join(dir, "server.crt")), "handed out already");
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["server.crt"]);
+    const forced = await runCli(["--out", dir, "--force"]);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.match(await Deno.readTextFile(join(dir, "server.crt")), /^-----BEGIN CERTIFICATE-----/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

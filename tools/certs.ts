@@ -13,7 +13,7 @@ import { numberOption, parseOptions, stringOption } from "../lib/cli/args.ts";
 import { DEFAULT_DAYS, generateCertificates, MAX_DAYS } from "./certificates.ts";
 import { explainError, UsageError } from "../lib/cli/user_errors.ts";
 
-const USAGE = `Usage: deno task certs [--out DIR] [--name NAME ...] [--days N]
+const USAGE = `Usage: deno task certs [--out DIR] [--name NAME ...] [--days N] [--force]
 
 Writes a throwaway root CA and a server certificate signed by it:
   DIR/root_ca.crt  DIR/root_ca.key  DIR/server.crt  DIR/server.key
@@ -23,7 +23,9 @@ Options:
   --out DIR     where to write the files (default: certs)
   --name NAME   another host name or IP address the server is reached by; repeatable
   --days N      days the certificates stay valid (default: ${DEFAULT_DAYS}, at most ${MAX_DAYS})
-  --help        show this help`;
+  --force       replace files that are already there (otherwise the tool refuses)
+  --help        show this help
+  --version     show the version`;
 
 /** Key files get owner-only permissions: anyone who reads server.key can impersonate the relay. */
 const KEY_MODE = 0o600;
@@ -48,6 +50,7 @@ export async function main(args: string[]): Promise<number> {
       ["server.crt", certs.serverCert, false],
       ["server.key", certs.serverKey, true],
     ];
+    if (!options.force) await claim(options.out, files);
     for (const [name, text, secret] of files) {
       const path = join(options.out, name);
       await writeFile(path, text, secret);
@@ -70,6 +73,7 @@ interface CliOptions {
   names: string[];
   days?: number;
   help: boolean;
+  force: boolean;
 }
 
 function parseCliOptions(args: string[]): CliOptions {
@@ -78,6 +82,7 @@ function parseCliOptions(args: string[]): CliOptions {
     name: { type: "string", multiple: true },
     days: { type: "string" },
     help: { type: "boolean", short: "h" },
+    force: { type: "boolean" },
   });
   if (positionals.length > 0) {
     throw new UsageError(`Unexpected argument "${positionals[0]}". Try --help.`);
@@ -88,7 +93,13 @@ function parseCliOptions(args: string[]): CliOptions {
   if (days !== undefined && !Number.isInteger(days)) {
     throw new UsageError("--days needs a whole number of days.");
   }
-  return { out, names: (values.name ?? []) as string[], days, help: values.help === true };
+  return {
+    out,
+    names: (values.name ?? []) as string[],
+    days,
+    help: values.help === true,
+    force: values.force === true,
+  };
 }
 
 async function makeDirectory(path: string): Promise<void> {
@@ -96,6 +107,30 @@ async function makeDirectory(path: string): Promise<void> {
     await Deno.mkdir(path, { recursive: true });
   } catch (error) {
     throw new UsageError(explainError(error, { action: "create the directory", target: path }));
+  }
+}
+
+/**
+ * Creates the files empty, or none of them if one is there already (a UsageError naming it):
+ * certificates already handed out, or a CA key that signed them, are never replaced silently.
+ * Needs only write permission, as the tool has no other.
+ */
+async function claim(dir: string, files: [name: string, text: string, secret: boolean][]) {
+  const made: string[] = [];
+  for (const [name, , secret] of files) {
+    const path = join(dir, name);
+    try {
+      await Deno.writeTextFile(path, "", { createNew: true, mode: secret ? KEY_MODE : 0o644 });
+      made.push(path);
+    } catch (error) {
+      for (const done of made) await Deno.remove(done).catch(() => {});
+      if (error instanceof Deno.errors.AlreadyExists) {
+        throw new UsageError(
+          `${path} already exists: nothing was written. Use --force to replace the set, or --out DIR for another place.`,
+        );
+      }
+      throw new UsageError(explainError(error, { action: "write", target: path }));
+    }
   }
 }
 

@@ -44,6 +44,8 @@ export interface ServerOptions {
    * --port added): a fixture or a student's server that logs `listening on HOST:PORT`.
    */
   command?: readonly string[];
+  /** Environment added to the server's (and to its task's). */
+  env?: Record<string, string>;
 }
 
 /** Lines that mean the runtime itself gave up: a crash, not a logged decision. */
@@ -98,7 +100,7 @@ export class ServerProcess extends Child {
     super(command.join(" "), command, {
       stdout: false,
       stderr: { keepAll: options.keepLog ?? true, file },
-      env: options.command ? {} : taskFor("main_server.ts")?.env,
+      env: { ...(options.command ? {} : taskFor("main_server.ts")?.env), ...options.env },
     });
     this.tally = new LogTally(this.stderr);
   }
