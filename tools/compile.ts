@@ -12,7 +12,7 @@ import { VERSION } from "../lib/cli/version.ts";
 import { type ArchiveEntry, sha256Sums, tarGz, zip } from "./release_archive.ts";
 
 /** The programs shipped as executables, by their deno.json task name. */
-export const PROGRAMS = ["server", "display", "keyboard", "conformance"] as const;
+export const PROGRAMS = ["server", "display", "keyboard", "chat", "conformance"] as const;
 
 /** Every target `deno compile` offers for the three systems. */
 export const TARGETS = [

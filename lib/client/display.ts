@@ -30,11 +30,10 @@ async function writeLines(out: Writer, messages: Message[]): Promise<void> {
   await writeAll(out, encoder.encode(lines));
 }
 
-async function print(out: Writer, frames: Uint8Array, littleEndian: boolean): Promise<void> {
-  const messages = splitFrames(frames, { littleEndian }).map((body) =>
+function decodeAll(frames: Uint8Array, littleEndian: boolean): Message[] {
+  return splitFrames(frames, { littleEndian }).map((body) =>
     decodeFrameBody(body, { littleEndian })
   );
-  if (messages.length > 0) await writeLines(out, messages);
 }
 
 /** Options for {@linkcode runDisplay}. */
@@ -55,6 +54,21 @@ const encoder = new TextEncoder();
 export async function runDisplay(
   conn: Reader & Writer,
   out: Writer,
+  options: DisplayOptions = {},
+): Promise<void> {
+  await receiveMessages(conn, (messages) => writeLines(out, messages), options);
+}
+
+/**
+ * The display's loop without the printing, for any client that shows messages its own way
+ * (the chat): identifies as a display on `conn`, then hands each batch of messages to
+ * `onMessages` as it arrives, awaiting it before reading on. Resolves when the server closes
+ * the connection; rejects with a ProtocolError if it sends a malformed frame (after handing
+ * over the messages that arrived intact before it), or with `onMessages`' error.
+ */
+export async function receiveMessages(
+  conn: Reader & Writer,
+  onMessages: (messages: Message[]) => void | Promise<void>,
   options: DisplayOptions = {},
 ): Promise<void> {
   const littleEndian = options.littleEndian ?? false;
@@ -78,10 +92,13 @@ export async function runDisplay(
     try {
       messages = decoder.push(buffer.subarray(0, n));
     } catch (error) {
-      // Print what arrived intact before the broken frame, then give up.
-      if (error instanceof ProtocolError) await print(out, error.precedingFrames, littleEndian);
+      // Hand over what arrived intact before the broken frame, then give up.
+      if (error instanceof ProtocolError) {
+        const intact = decodeAll(error.precedingFrames, littleEndian);
+        if (intact.length > 0) await onMessages(intact);
+      }
       throw error;
     }
-    if (messages.length > 0) await writeLines(out, messages);
+    if (messages.length > 0) await onMessages(messages);
   }
 }

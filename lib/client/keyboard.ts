@@ -6,7 +6,12 @@
  */
 
 import { concatBytes } from "../protocol/bytes.ts";
-import { DEFAULT_MAX_FRAME, encodeFrameBytes, FIXED_BODY_SIZE } from "../protocol/frame.ts";
+import {
+  DEFAULT_MAX_FRAME,
+  encodeFrameBytes,
+  FIXED_BODY_SIZE,
+  type Timestamp,
+} from "../protocol/frame.ts";
 import { encodeIdentify } from "../protocol/identify.ts";
 import { localTimestamp } from "../protocol/time.ts";
 import { type Reader, writeAll, type Writer } from "../net/wire_io.ts";
@@ -95,6 +100,28 @@ export interface KeyboardOptions {
 }
 
 /**
+ * The frames for a batch of lines typed together, stamped with one time: a line longer than
+ * a frame allows becomes several messages, each cut between characters.
+ */
+export function encodeLines(
+  username: string,
+  lines: readonly string[],
+  options: KeyboardOptions & { time?: Timestamp } = {},
+): Uint8Array {
+  const littleEndian = options.littleEndian ?? false;
+  const user = encoder.encode(username);
+  const room = (options.maxFrame ?? DEFAULT_MAX_FRAME) - FIXED_BODY_SIZE - user.length;
+  const time = options.time ?? localTimestamp();
+  return concatBytes(
+    lines.flatMap((line) =>
+      splitText(encoder.encode(line), room).map((text) =>
+        encodeFrameBytes(user, time, text, { littleEndian })
+      )
+    ),
+  );
+}
+
+/**
  * Identifies as a keyboard on `conn` and sends every line from `lines` as `username`, until
  * the input ends. Each batch of lines that arrived together goes out in one write.
  */
@@ -104,17 +131,8 @@ export async function runKeyboard(
   lines: LineReader,
   options: KeyboardOptions = {},
 ): Promise<void> {
-  const littleEndian = options.littleEndian ?? false;
-  const user = encoder.encode(username);
-  const room = (options.maxFrame ?? DEFAULT_MAX_FRAME) - FIXED_BODY_SIZE - user.length;
-  await writeAll(conn, encodeIdentify("keyboard", littleEndian));
+  await writeAll(conn, encodeIdentify("keyboard", options.littleEndian ?? false));
   for (let batch = await lines.nextLines(); batch !== null; batch = await lines.nextLines()) {
-    const time = localTimestamp();
-    const frames = batch.flatMap((line) =>
-      splitText(encoder.encode(line), room).map((text) =>
-        encodeFrameBytes(user, time, text, { littleEndian })
-      )
-    );
-    await writeAll(conn, concatBytes(frames));
+    await writeAll(conn, encodeLines(username, batch, options));
   }
 }
