@@ -94,6 +94,6 @@ export function wrapText(text: string, width: number, restWidth: number = width)
       rest = rest.slice(head.length);
     }
   }
-  lines.push(rest);
+  if (rest !== "" || lines.length === 0) lines.push(rest);
   return lines;
 }
