@@ -68,7 +68,8 @@ function cut(line: ScreenLine, columns: number): ScreenLine {
 
 /** The status bar's text: server, TLS, connection, messages, and scrolling. */
 export function statusText(state: ChatState): string {
-  const parts: string[] = [];
+  // A notice first: it answers the key just pressed.
+  const parts: string[] = state.notice ? [state.notice] : [];
   const status = state.status;
   if (status.state === "connected") parts.push("connected");
   else if (status.state === "connecting") parts.push("connecting");
@@ -79,7 +80,6 @@ export function statusText(state: ChatState): string {
   }
   parts.push(`${state.received} message${state.received === 1 ? "" : "s"}`);
   if (state.scroll > 0) parts.push(`scrolled up, ${state.unread} unread, End: live`);
-  if (state.notice) parts.push(state.notice);
   parts.push(`${state.server}${state.tls ? " TLS" : " plain"}`);
   return ` ${parts.join(" | ")} `;
 }

@@ -217,9 +217,15 @@ export class ChatSession {
   }
 }
 
-/** The status bar's form of a sentence: no full stop, first letter small. */
+/**
+ * The status bar's form of a sentence: no full stop, first letter small, without the
+ * address (the bar shows it) or the hint in brackets.
+ */
 function shorten(sentence: string): string {
-  const text = sentence.replace(/\.$/, "");
+  const text = sentence.replace(/\.$/, "").replace(/ \([^)]*\)$/, "").replace(
+    /^Cannot connect to \S+: /,
+    "",
+  ).replace(/^The connection to \S+ was lost: /, "connection lost: ");
   return text.charAt(0).toLowerCase() + text.slice(1);
 }
 

@@ -98,7 +98,7 @@ export class ChatState {
   readonly briefFormat: boolean;
   readonly paletteSize: number;
   readonly editor: LineEditor = new LineEditor();
-  status: ConnectionStatus = { state: "connecting" };
+  #status: ConnectionStatus = { state: "connecting" };
   /** A one-line notice shown in the status bar until the next key. */
   notice: string | undefined;
   #username: string | undefined;
@@ -119,6 +119,15 @@ export class ChatState {
     this.#username = options.username;
     this.briefFormat = options.briefFormat ?? false;
     this.paletteSize = options.paletteSize ?? 12;
+  }
+
+  get status(): ConnectionStatus {
+    return this.#status;
+  }
+  /** A new connection state replaces any notice: the bar then shows what changed. */
+  set status(status: ConnectionStatus) {
+    this.#status = status;
+    this.notice = undefined;
   }
 
   get username(): string | undefined {
