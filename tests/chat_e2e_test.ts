@@ -430,8 +430,8 @@ Deno.test(
     await plain.type("hi from pat");
     await plain.press("Enter");
     for (const chat of [plain, colored]) await chat.waitForLine(/pat hi from pat$/);
-    assert.match(await colored.screenWithColors(), /\x1b\[38;5;\d+mpat/);
-    assert.doesNotMatch(await plain.screenWithColors(), /\x1b\[38;5;\d+m/);
+    assert.match(await colored.screenWithColors(), /\[38;5;\d+mpat/);
+    assert.doesNotMatch(await plain.screenWithColors(), /\[38;5;\d+m/);
   }),
 );
 
@@ -450,7 +450,7 @@ Deno.test(
     assert.match(lines[0], displayLine("rita", "first line"));
     assert.match(lines[1], displayLine("rita", "second line"));
     await display.stdout.waitFor(displayLine("rita", "second line"));
-    assert.doesNotMatch(result.stdout, /\x1b/, "nothing drawn");
+    assert.ok(!result.stdout.includes("\x1b"), "nothing drawn");
   }),
 );
 
