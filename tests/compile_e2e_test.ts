@@ -36,7 +36,13 @@ Deno.test({
     const decoder = new TextDecoder();
     assert.equal(build.code, 0, decoder.decode(build.stderr));
     const suffix = Deno.build.os === "windows" ? ".exe" : "";
-    for (const [program, usage] of [["server", /^Usage: server/], ["display", /^Usage: display/]]) {
+    for (
+      const [program, usage] of [
+        ["server", /^Usage: server/],
+        ["display", /^Usage: display/],
+        ["chat", /^Usage: chat/],
+      ]
+    ) {
       const executable = join(REPO_ROOT, "dist", target, `wirechat-${program}${suffix}`);
       const help = await new Deno.Command(executable, {
         args: ["--help"],

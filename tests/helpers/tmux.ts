@@ -91,11 +91,18 @@ export class TmuxProgram implements AsyncDisposable {
 
   /** Runs a tmux command against this server; returns its stdout. */
   async tmux(...args: string[]): Promise<string> {
-    const { code, stdout, stderr } = await new Deno.Command("tmux", {
-      args: ["-S", this.socket, ...args],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
+    let output: Deno.CommandOutput;
+    try {
+      output = await new Deno.Command("tmux", {
+        args: ["-S", this.socket, ...args],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      throw new Error("tmux is not installed: apt-get install tmux (.ci/run does it)");
+    }
+    const { code, stdout, stderr } = output;
     const decoder = new TextDecoder();
     if (code !== 0) {
       throw new Error(`tmux ${args.join(" ")} failed: ${decoder.decode(stderr).trim()}`);
