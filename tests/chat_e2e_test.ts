@@ -378,7 +378,7 @@ Deno.test(
 );
 
 Deno.test(
-  "a mistake (nothing listening, an untrusted certificate) is one sentence on the ordinary screen",
+  "a mistake (nothing listening, an untrusted certificate, a TLS port) is one sentence on the ordinary screen",
   bounded(60_000, async () => {
     await using certs = await CertificateDir.create();
     await using server = await ServerProcess.start(certs.serverArgs);
@@ -386,6 +386,10 @@ Deno.test(
     const cases: [string[], RegExp][] = [
       [["--port", "1"], /^Cannot connect to 127\.0\.0\.1:1: connection refused/],
       [["--port", String(port), "--tls"], /certificate is not trusted \(pass --ca/],
+      [
+        ["--port", String(port), "--user", "x"],
+        /^The server answered with TLS: connect with --tls/,
+      ],
     ];
     for (const [args, sentence] of cases) {
       await using chat = await TmuxProgram.start("main_chat.ts", ["--host", "127.0.0.1", ...args], {
