@@ -16,7 +16,7 @@ import {
   say,
 } from "./lib/client/options.ts";
 import { describeIoError } from "./lib/net/io_errors.ts";
-import { LineReader, runKeyboard } from "./lib/client/keyboard.ts";
+import { checkUsername, LineReader, runKeyboard } from "./lib/client/keyboard.ts";
 import { formatAddress, looksLikeTlsRecord } from "./lib/net/transport.ts";
 import { explainError, UsageError } from "./lib/cli/user_errors.ts";
 
@@ -86,6 +86,7 @@ export async function main(args: string[]): Promise<number> {
   let conn: Deno.Conn | undefined;
   try {
     const username = user ?? await askUsername(lines, interactive);
+    checkUsername(username);
     conn = await connect(options);
     if (interactive) {
       say(

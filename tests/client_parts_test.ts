@@ -109,3 +109,10 @@ test("explainError() turns runtime errors into one sentence naming what was bein
   }
   assert.equal(explainError(new Error("something odd\n    at stack")), "something odd.");
 });
+
+test("splitText() refuses a room too small for any character instead of looping", () => {
+  assert.throws(() => splitText(new TextEncoder().encode("hello"), 0), RangeError);
+  assert.throws(() => splitText(new TextEncoder().encode("hello"), -5), RangeError);
+  // A text that fits needs no room check.
+  assert.deepEqual(splitText(new TextEncoder().encode(""), 0), [new Uint8Array()]);
+});

@@ -184,6 +184,20 @@ Deno.test(
 );
 
 Deno.test(
+  "a keyboard whose username leaves no room for text in a frame says so in one sentence",
+  bounded(30_000, async () => {
+    const result = await run("main_keyboard.ts", ["--port", "1"], {
+      input: `${"x".repeat(70_000)}\nhello\n`,
+    });
+    assertOneSentence(
+      result,
+      /^The username is 70000 bytes long; at most \d+ leave room for text in a frame\.$/,
+      1,
+    );
+  }),
+);
+
+Deno.test(
   "a keyboard whose server vanishes mid-session says so in one sentence",
   bounded(30_000, async () => {
     await using server = await ServerProcess.start([]);

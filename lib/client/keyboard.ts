@@ -5,6 +5,7 @@
  * @module
  */
 
+import { UsageError } from "../cli/user_errors.ts";
 import { concatBytes } from "../protocol/bytes.ts";
 import {
   DEFAULT_MAX_FRAME,
@@ -79,6 +80,8 @@ function stripCarriageReturn(line: string): string {
  */
 export function splitText(text: Uint8Array, maxBytes: number): Uint8Array[] {
   if (text.length <= maxBytes) return [text];
+  // Fewer bytes than one character may take would never move forward.
+  if (maxBytes < 4) throw new RangeError(`no room for text in a frame (${maxBytes} bytes)`);
   const pieces: Uint8Array[] = [];
   let start = 0;
   while (start < text.length) {
@@ -90,6 +93,20 @@ export function splitText(text: Uint8Array, maxBytes: number): Uint8Array[] {
     start = end;
   }
   return pieces;
+}
+
+/**
+ * Refuses a username so long that a frame has no room left for text (the frame's limit is
+ * `maxFrame`, 64 KiB by default), in one sentence.
+ */
+export function checkUsername(username: string, maxFrame = DEFAULT_MAX_FRAME): void {
+  const bytes = encoder.encode(username).length;
+  const most = maxFrame - FIXED_BODY_SIZE - 4;
+  if (bytes > most) {
+    throw new UsageError(
+      `The username is ${bytes} bytes long; at most ${most} leave room for text in a frame.`,
+    );
+  }
 }
 
 /** Options for {@linkcode runKeyboard}. */
