@@ -10,11 +10,21 @@
  * @module
  */
 
-// @peculiar/x509 2.x resolves its classes through tsyringe, which refuses to
-// load unless a Reflect metadata polyfill is installed first. ES modules run
-// their imports in order, so this line must stay above the x509 import.
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
+import {
+  bitString,
+  boolean,
+  explicit,
+  implicit,
+  octetString,
+  oid,
+  pem,
+  sequence,
+  set,
+  smallInteger,
+  time,
+  unsignedInteger,
+  utf8String,
+} from "./der.ts";
 
 /** Options for {@linkcode generateCertificates}. */
 export interface CertificateSetOptions {
@@ -99,61 +109,158 @@ export async function generateCertificates(
   const notAfter = new Date(now + days * DAY_MS);
 
   const caKeys = await generateKeyPair();
-  const caCert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: randomSerialNumber(),
-    name: CA_SUBJECT,
-    notBefore,
-    notAfter,
-    signingAlgorithm: SIGNING_ALGORITHM,
-    keys: caKeys,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(
-        x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign,
-        true,
-      ),
-      await x509.SubjectKeyIdentifierExtension.create(caKeys.publicKey, false, crypto),
-    ],
-  }, crypto);
-
   const serverKeys = await generateKeyPair();
-  const serverCert = await x509.X509CertificateGenerator.create({
-    serialNumber: randomSerialNumber(),
-    subject: SERVER_SUBJECT,
-    issuer: caCert.subject,
+  const caKeyId = await keyIdentifier(caKeys.publicKey);
+  const caCert = await signCertificate({
+    subject: CA_SUBJECT,
+    issuer: CA_SUBJECT,
     notBefore,
     notAfter,
-    signingAlgorithm: SIGNING_ALGORITHM,
+    publicKey: caKeys.publicKey,
+    signingKey: caKeys.privateKey,
+    extensions: [
+      extension(OID.basicConstraints, true, sequence(boolean(true))),
+      // keyCertSign (bit 5) and cRLSign (bit 6): 0b0000011_, one unused bit.
+      extension(OID.keyUsage, true, bitString(Uint8Array.of(0x06), 1)),
+      extension(OID.subjectKeyIdentifier, false, octetString(caKeyId)),
+    ],
+  });
+  const serverCert = await signCertificate({
+    subject: SERVER_SUBJECT,
+    issuer: CA_SUBJECT,
+    notBefore,
+    notAfter,
     publicKey: serverKeys.publicKey,
     signingKey: caKeys.privateKey,
     extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(
-        x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
-        true,
+      extension(OID.basicConstraints, true, sequence()),
+      // digitalSignature (bit 0) and keyEncipherment (bit 2): 0b101_____, five unused bits.
+      extension(OID.keyUsage, true, bitString(Uint8Array.of(0xa0), 5)),
+      extension(OID.extKeyUsage, false, sequence(oid(OID.serverAuth))),
+      extension(OID.subjectAltName, false, sequence(...altNames.map(generalName))),
+      extension(
+        OID.subjectKeyIdentifier,
+        false,
+        octetString(await keyIdentifier(serverKeys.publicKey)),
       ),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension(altNames),
-      await x509.SubjectKeyIdentifierExtension.create(serverKeys.publicKey, false, crypto),
-      await x509.AuthorityKeyIdentifierExtension.create(caKeys.publicKey, false, crypto),
+      extension(OID.authorityKeyIdentifier, false, sequence(implicit(0, caKeyId))),
     ],
-  }, crypto);
+  });
 
   return {
-    caCert: `${caCert.toString("pem")}\n`,
+    caCert: pem("CERTIFICATE", caCert),
     caKey: await exportPrivateKey(caKeys.privateKey),
-    serverCert: `${serverCert.toString("pem")}\n`,
+    serverCert: pem("CERTIFICATE", serverCert),
     serverKey: await exportPrivateKey(serverKeys.privateKey),
   };
+}
+
+/** The object identifiers a certificate here uses (RFC 5280, RFC 5758). */
+const OID = {
+  commonName: "2.5.4.3",
+  ecdsaWithSha256: "1.2.840.10045.4.3.2",
+  basicConstraints: "2.5.29.19",
+  keyUsage: "2.5.29.15",
+  extKeyUsage: "2.5.29.37",
+  serverAuth: "1.3.6.1.5.5.7.3.1",
+  subjectAltName: "2.5.29.17",
+  subjectKeyIdentifier: "2.5.29.14",
+  authorityKeyIdentifier: "2.5.29.35",
+} as const;
+
+/** What {@linkcode signCertificate} puts in a certificate. */
+interface CertificateFields {
+  /** "CN=..." */
+  subject: string;
+  issuer: string;
+  notBefore: Date;
+  notAfter: Date;
+  publicKey: CryptoKey;
+  signingKey: CryptoKey;
+  extensions: Uint8Array[];
+}
+
+/** A distinguished name of one common name, from "CN=...". */
+function name(distinguished: string): Uint8Array {
+  const common = distinguished.replace(/^CN=/, "");
+  return sequence(set(sequence(oid(OID.commonName), utf8String(common))));
+}
+
+/** One Extension: its OID, critical flag (DER leaves out the default false) and value. */
+function extension(id: string, critical: boolean, value: Uint8Array): Uint8Array {
+  return sequence(oid(id), ...(critical ? [boolean(true)] : []), octetString(value));
+}
+
+/** A subjectAltName entry: dNSName [2] or iPAddress [7] (4 or 16 bytes). */
+function generalName(entry: AltName): Uint8Array {
+  return entry.type === "dns"
+    ? implicit(2, new TextEncoder().encode(entry.value))
+    : implicit(7, ipBytes(entry.value));
+}
+
+/** An IPv4 dotted quad or a compressed IPv6 address (as canonicalIpv6 gives) as bytes. */
+function ipBytes(address: string): Uint8Array {
+  if (!address.includes(":")) return Uint8Array.from(address.split(".").map(Number));
+  const [head, tail] = address.split("::");
+  const groups = (part: string | undefined) => part ? part.split(":") : [];
+  const left = groups(head);
+  const right = tail === undefined ? [] : groups(tail);
+  const zeros = new Array(8 - left.length - right.length).fill("0");
+  const all = [...left, ...(tail === undefined ? [] : zeros), ...right];
+  const bytes = new Uint8Array(16);
+  all.forEach((group, i) => {
+    const value = parseInt(group, 16);
+    bytes[2 * i] = value >> 8;
+    bytes[2 * i + 1] = value & 0xff;
+  });
+  return bytes;
+}
+
+/** The SHA-1 of the public key's bits: RFC 5280 §4.2.1.2's method (1) key identifier. */
+async function keyIdentifier(key: CryptoKey): Promise<Uint8Array> {
+  const raw = await crypto.subtle.exportKey("raw", key);
+  return new Uint8Array(await crypto.subtle.digest("SHA-1", raw));
+}
+
+/** Builds the TBSCertificate, signs it with ECDSA P-256/SHA-256, and returns the DER. */
+async function signCertificate(fields: CertificateFields): Promise<Uint8Array> {
+  const algorithm = sequence(oid(OID.ecdsaWithSha256));
+  const spki = new Uint8Array(await crypto.subtle.exportKey("spki", fields.publicKey));
+  const tbs = sequence(
+    explicit(0, smallInteger(2)), // v3
+    unsignedInteger(randomSerialNumber()),
+    algorithm,
+    name(fields.issuer),
+    sequence(time(fields.notBefore), time(fields.notAfter)),
+    name(fields.subject),
+    spki,
+    explicit(3, sequence(...fields.extensions)),
+  );
+  const raw = new Uint8Array(
+    await crypto.subtle.sign(SIGNING_ALGORITHM, fields.signingKey, tbs),
+  );
+  // WebCrypto gives r || s; X.509 wants SEQUENCE { INTEGER r, INTEGER s }.
+  const half = raw.length / 2;
+  const signature = sequence(
+    unsignedInteger(raw.subarray(0, half)),
+    unsignedInteger(raw.subarray(half)),
+  );
+  return sequence(tbs, algorithm, bitString(signature));
+}
+
+/** A subjectAltName before encoding. */
+interface AltName {
+  type: "dns" | "ip";
+  value: string;
 }
 
 /**
  * Classify each name as an IP or DNS subjectAltName, dropping duplicates so
  * that passing `localhost` again does not repeat it in the certificate.
  */
-function subjectAltNames(names: string[]): x509.JsonGeneralName[] {
+function subjectAltNames(names: string[]): AltName[] {
   const seen = new Set<string>();
-  const result: x509.JsonGeneralName[] = [];
+  const result: AltName[] = [];
   for (const raw of names) {
     const entry = classifyName(raw);
     const key = `${entry.type}:${entry.value}`;
@@ -173,7 +280,7 @@ const DNS_LABEL = /^(?!-)[a-z0-9_-]{1,63}(?<!-)$/;
  * Verifiers compare IP SANs byte-for-byte and DNS SANs case-insensitively, so
  * a mistyped name must fail here rather than silently never match.
  */
-function classifyName(raw: string): x509.JsonGeneralName {
+function classifyName(raw: string): AltName {
   const name = raw.trim();
   if (IPV4.test(name)) return { type: "ip", value: name };
   const unbracketed = name.startsWith("[") && name.endsWith("]") ? name.slice(1, -1) : name;
@@ -194,8 +301,8 @@ function classifyName(raw: string): x509.JsonGeneralName {
 
 /**
  * The WHATWG URL parser already implements IPv6 parsing, including embedded
- * IPv4 tails like `::ffff:10.0.0.1`, and prints the compressed form that the
- * x509 library's simpler parser understands.
+ * IPv4 tails like `::ffff:10.0.0.1`, and prints the compressed form that
+ * {@linkcode ipBytes} reads.
  */
 function canonicalIpv6(address: string, raw: string): string {
   try {
@@ -215,7 +322,7 @@ function generateKeyPair(): Promise<CryptoKeyPair> {
 
 async function exportPrivateKey(key: CryptoKey): Promise<string> {
   const pkcs8 = await crypto.subtle.exportKey("pkcs8", key);
-  return `${x509.PemConverter.encode(pkcs8, "PRIVATE KEY")}\n`;
+  return pem("PRIVATE KEY", new Uint8Array(pkcs8));
 }
 
 /**
@@ -223,8 +330,8 @@ async function exportPrivateKey(key: CryptoKey): Promise<string> {
  * 128 random bits make collisions negligible. The top byte is kept within
  * 0x40..0x7f so the DER integer is positive and exactly 16 octets long.
  */
-function randomSerialNumber(): string {
+function randomSerialNumber(): Uint8Array {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   bytes[0] = (bytes[0] & 0x3f) | 0x40;
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  return bytes;
 }
