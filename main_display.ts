@@ -90,6 +90,11 @@ export async function main(args: string[]): Promise<number> {
         continue;
       }
       current = conn;
+      // Someone at a terminal learns that it works before the first message; stdout stays
+      // the message lines only, for pipes.
+      if (Deno.stderr.isTerminal()) {
+        say(`Connected to ${server}; waiting for messages (Ctrl-C quits).`);
+      }
       let lost = "The server closed the connection.";
       try {
         await runDisplay(conn, stdout, {

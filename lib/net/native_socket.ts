@@ -23,7 +23,7 @@
 
 import net from "node:net";
 import process from "node:process";
-import { TlsError } from "./io_errors.ts";
+import { describeIoError, TlsError } from "./io_errors.ts";
 import type { RelayConn } from "./relay_conn.ts";
 import { closeQuietly } from "./wire_io.ts";
 
@@ -97,6 +97,9 @@ export async function checkNativeSockets(): Promise<string | undefined> {
   }
 }
 
+/** The reason for bytes that are no TLS record at all: what a plain TCP client sends. */
+const NOT_A_TLS_RECORD = "not a TLS record";
+
 /**
  * Short reasons for the TLS errors a client can cause after the handshake. Deno's node:tls runs
  * on rustls and words its errors as rustls does, plus an OpenSSL-style code and suffix that do
@@ -107,7 +110,7 @@ const TLS_REASONS: readonly [RegExp, string][] = [
   [/cannot decrypt|bad record mac|decryption failed/i, "bad record MAC"],
   [/MessageTooLarge|record overflow/i, "record too large"],
   // Deno adds "wrong version number" to every corrupt message: the rustls words come first.
-  [/InvalidContentType|UnknownProtocolVersion|wrong version number/i, "not a TLS record"],
+  [/InvalidContentType|UnknownProtocolVersion|wrong version number/i, NOT_A_TLS_RECORD],
   // A ClientHello of SSLv3, TLS 1.0 or 1.1 only, or with nothing the server can sign with.
   [
     /peer is incompatible|SignatureAlgorithmsExtensionRequired|NoCipherSuitesInCommon|ProtocolVersion/i,
@@ -124,6 +127,18 @@ export function tlsError(error: NodeError): TlsError | undefined {
   const known = TLS_REASONS.find(([pattern]) => pattern.test(error.message));
   // Otherwise rustls's own words, without the OpenSSL-style "(SSL routines:...)" suffix.
   return new TlsError(known?.[1] ?? error.message.replace(/\s*\(SSL routines:.*\)$/, ""));
+}
+
+/**
+ * The short reason for a failed TLS handshake, for the drop's log line: rustls's or OpenSSL's
+ * wording mapped as after the handshake, and for bytes that are not TLS, their usual cause (the
+ * same kind of hint as a TLS client gets on a plain port, lib/protocol/identify.ts).
+ */
+export function describeHandshakeError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const known = TLS_REASONS.find(([pattern]) => pattern.test(message))?.[1];
+  const reason = known ?? (error instanceof TlsError ? error.message : describeIoError(error));
+  return reason === NOT_A_TLS_RECORD ? `${reason} (a plain TCP client on the TLS port)` : reason;
 }
 
 /** The Deno error class for a Node socket error, so that callers classify both alike. */

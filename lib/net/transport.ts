@@ -59,15 +59,20 @@ export async function readKeyPair(certFile: string, keyFile: string): Promise<Ke
   };
 }
 
-/** Reads one PEM file, naming the file and what it should hold in any error. */
-export async function readPem(path: string, what: string): Promise<string> {
+/** What a PEM file may be asked to hold, as {@linkcode readPem} names it in a sentence. */
+export type PemContent = "CA certificate" | "certificate" | "private key";
+
+/**
+ * Reads one PEM file, naming the file and what it should hold in any error: a file that is
+ * missing, not PEM, or holds the other kind of block (a key given as the certificate, say)
+ * is a UsageError with the sentence that says so.
+ */
+export async function readPem(path: string, what: PemContent): Promise<string> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
   } catch (error) {
-    const hint = error instanceof Deno.errors.NotFound
-      ? " Create a throwaway set with: deno task certs"
-      : "";
+    const hint = error instanceof Deno.errors.NotFound ? ` ${createCertsHint(path)}` : "";
     throw new UsageError(
       explainError(error, { action: `read the ${what}`, target: path }) + hint,
     );
@@ -75,7 +80,41 @@ export async function readPem(path: string, what: string): Promise<string> {
   if (!text.includes("-----BEGIN ")) {
     throw new UsageError(`The ${what} file ${path} is not in PEM format.`);
   }
+  const hasCertificate = /-----BEGIN (TRUSTED |X509 )?CERTIFICATE-----/.test(text);
+  const hasKey = /-----BEGIN ([A-Z]+ )?PRIVATE KEY-----/.test(text);
+  if (what === "private key" && !hasKey) {
+    throw new UsageError(
+      `The private key file ${path} holds no private key${
+        hasCertificate ? " (it holds a certificate: --key takes server.key, --cert server.crt)" : ""
+      }.`,
+    );
+  }
+  if (what !== "private key" && !hasCertificate) {
+    const instead = what === "CA certificate"
+      ? "--ca takes the root CA's certificate, e.g. certs/root_ca.crt"
+      : "--cert takes server.crt, --key server.key";
+    throw new UsageError(
+      `The ${what} file ${path} holds no certificate${
+        hasKey ? ` (it holds a private key: ${instead})` : ""
+      }.`,
+    );
+  }
   return text;
+}
+
+/**
+ * How to create a missing certificate file: `deno task certs`, with `--out DIR` when the file
+ * is one the tool writes but in another directory than its default.
+ */
+function createCertsHint(path: string): string {
+  const slash = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+  const dir = slash < 0 ? "." : path.slice(0, slash);
+  const file = path.slice(slash + 1);
+  if (!["root_ca.crt", "server.crt", "server.key"].includes(file)) {
+    return "Create a throwaway set with: deno task certs";
+  }
+  const out = dir === "certs" || dir === "./certs" ? "" : ` --out ${dir}`;
+  return `Create a throwaway set with: deno task certs${out}`;
 }
 
 /** Opens a plain listener, or a TLS one when a key pair is given; failures are UsageErrors. */

@@ -38,18 +38,33 @@ export class Endpoint {
     this.#log = log;
   }
 
-  /** Opens the listener (reading the certificate first) and starts serving. */
-  static async open(spec: EndpointSpec, relay: Relay, log: Logger): Promise<Endpoint> {
+  /**
+   * Reads the certificate and opens the listening socket, without serving yet: a server with
+   * several listeners checks them all before it says it listens anywhere.
+   */
+  static async open(spec: EndpointSpec, log: Logger): Promise<Endpoint> {
     const keys = await Endpoint.#readKeys(spec);
     // TLS goes through node:tls over a socket the server owns, so that a stalled handshake
     // can be cut off (see tls_listener.ts); plain TCP through Deno.listen.
-    const listener = keys
-      ? listenTls(spec, keys)
-      : new PlainListener(listen(spec.host, spec.port) as Deno.TcpListener);
-    const endpoint = new Endpoint(spec, listener, listener.addr.port, log);
-    relay.serve(listener);
-    log.info(`${spec.label} listening on ${endpoint.address}${keys ? " (TLS)" : ""}`);
-    return endpoint;
+    const context = keys ? tlsContext(spec, keys) : undefined;
+    const socket = listen(spec.host, spec.port) as Deno.TcpListener;
+    const listener = context ? new NodeTlsListener(socket, context) : new PlainListener(socket);
+    return new Endpoint(spec, listener, listener.addr.port, log);
+  }
+
+  /** Hands the listener to `relay` and says where it listens (the label says whether TLS). */
+  serve(relay: Relay): void {
+    relay.serve(this.#listener);
+    this.#log.info(`${this.spec.label} listening on ${this.address}`);
+  }
+
+  /** Closes a listener that never served (another listener of the server failed to open). */
+  discard(): void {
+    try {
+      this.#listener.close();
+    } catch {
+      // Already closed.
+    }
   }
 
   static async #readKeys(spec: EndpointSpec): Promise<KeyPair | undefined> {
@@ -75,7 +90,7 @@ export class Endpoint {
     if (!(this.#listener instanceof NodeTlsListener)) return;
     try {
       const keys = (await Endpoint.#readKeys(this.spec))!;
-      this.#listener.setContext(NodeTlsListener.context(keys));
+      this.#listener.setContext(tlsContext(this.spec, keys));
     } catch (error) {
       return this.#log.error(
         `${this.spec.label}: certificate not reloaded, keeping the old one: ${explainError(error)}`,
@@ -85,19 +100,25 @@ export class Endpoint {
   }
 }
 
-/** Opens a TLS listener: a plain one from transport.ts, with TLS from tls_listener.ts. */
-function listenTls(spec: EndpointSpec, keys: KeyPair): NodeTlsListener {
-  let context;
+/** The TLS context for an endpoint's key pair; a pair that cannot serve is a UsageError. */
+function tlsContext(spec: EndpointSpec, keys: KeyPair): ReturnType<typeof NodeTlsListener.context> {
   try {
-    context = NodeTlsListener.context(keys);
+    return NodeTlsListener.context(keys);
   } catch (error) {
-    throw new UsageError(
-      `The certificate ${spec.certFile} and key ${spec.keyFile} cannot be used: ${
-        explainError(error)
-      }`,
-    );
+    throw new UsageError(keyPairProblem(spec, error));
   }
-  return new NodeTlsListener(listen(spec.host, spec.port) as Deno.TcpListener, context);
+}
+
+/** One sentence for a certificate and key that cannot serve together. */
+function keyPairProblem(spec: EndpointSpec, error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/KeyMismatch|not be consistent|does not match/i.test(message)) {
+    return `The key ${spec.keyFile} does not belong to the certificate ${spec.certFile} ` +
+      "(they come from different pairs: use the key that was made with that certificate).";
+  }
+  return `The certificate ${spec.certFile} and key ${spec.keyFile} cannot be used: ${
+    explainError(error)
+  }`;
 }
 
 /** A relay and where it listens, with an optional random-message source. */
@@ -114,30 +135,41 @@ export class ServerHost {
   #stops: (() => void)[] = [];
   #reloading = Promise.resolve();
 
-  /** Starts every relay; if any listener cannot open, closes what did and rethrows. */
+  /**
+   * Starts every relay. Every certificate is read and every port opened before any listener
+   * serves or is announced, so a server that cannot start says only why; if any cannot open,
+   * those that did are closed and the error is rethrown.
+   */
   static async start(
     specs: RelaySpec[],
     options: Partial<RelayOptions>,
     log: Logger,
   ): Promise<ServerHost> {
     const host = new ServerHost();
-    // One count for all relays: the limits are the process's.
-    const count = new ConnectionCount(options.maxClientMemory);
+    const opened: Endpoint[][] = [];
     try {
       for (const spec of specs) {
-        const relay = new Relay(options, log, count);
-        host.relays.push(relay);
-        for (const endpoint of spec.endpoints) {
-          host.endpoints.push(await Endpoint.open(endpoint, relay, log));
-        }
-        if (spec.randomEvery) {
-          host.#stops.push(startRandomMessages(spec.randomEvery, (f) => relay.broadcast(f)));
-        }
+        const endpoints: Endpoint[] = [];
+        opened.push(endpoints);
+        for (const endpoint of spec.endpoints) endpoints.push(await Endpoint.open(endpoint, log));
       }
     } catch (error) {
-      await host.close();
+      for (const endpoint of opened.flat()) endpoint.discard();
       throw error;
     }
+    // One count for all relays: the limits are the process's.
+    const count = new ConnectionCount(options.maxClientMemory);
+    specs.forEach((spec, i) => {
+      const relay = new Relay(options, log, count);
+      host.relays.push(relay);
+      for (const endpoint of opened[i]) {
+        endpoint.serve(relay);
+        host.endpoints.push(endpoint);
+      }
+      if (spec.randomEvery) {
+        host.#stops.push(startRandomMessages(spec.randomEvery, (f) => relay.broadcast(f)));
+      }
+    });
     return host;
   }
 

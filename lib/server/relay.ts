@@ -16,6 +16,7 @@ import { KeyboardSession } from "./keyboard_session.ts";
 import { type Identity, parseIdentify } from "../protocol/identify.ts";
 import type { Logger } from "../cli/log.ts";
 import { describeIoError, TlsError } from "../net/io_errors.ts";
+import { describeHandshakeError } from "../net/native_socket.ts";
 import type { RelayConn, RelayListener } from "../net/relay_conn.ts";
 import { closeQuietly, readExact } from "../net/wire_io.ts";
 
@@ -430,8 +431,11 @@ export class Relay {
       if (client.closed) return;
       if (error instanceof ProtocolError) return this.#end(client, "dropped", error.message);
       if (!handshaken) {
-        const reason = error instanceof TlsError ? error.message : describeIoError(error);
-        return this.#end(client, "dropped", `TLS handshake failed: ${reason}`);
+        return this.#end(
+          client,
+          "dropped",
+          `TLS handshake failed: ${describeHandshakeError(error)}`,
+        );
       }
       if (error instanceof TlsError) return this.#end(client, "dropped", describeIoError(error));
       this.#end(client, "disconnected", describeIoError(error));

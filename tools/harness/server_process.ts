@@ -14,7 +14,7 @@ import { Lines } from "./lines.ts";
 import { escapeRegExp } from "./text.ts";
 import { type ProcStats, procStats } from "./proc_stats.ts";
 
-/** One listener the server announced: `full TLS server listening on 0.0.0.0:55400 (TLS)`. */
+/** One listener the server announced: `full TLS server listening on 0.0.0.0:55400`. */
 export interface Endpoint {
   label: string;
   port: number;
@@ -51,7 +51,10 @@ export interface ServerOptions {
 /** Lines that mean the runtime itself gave up: a crash, not a logged decision. */
 export const CRASH_PATTERN = /Uncaught|panicked|RUST_BACKTRACE|^error: /;
 
-/** `... info  full TLS server listening on 0.0.0.0:55400 (TLS)`, or a fixture's bare line. */
+/**
+ * `... info  full TLS server listening on 0.0.0.0:55400` (the label says TLS; older servers
+ * added ` (TLS)` too), or a fixture's bare line.
+ */
 const LISTENING = /^(?:\S+ +(?:info|warn) +)?(.*?) ?listening on (\S+):(\d+)( \(TLS\))?$/;
 
 /** What a long run wants to know of a server's log without keeping it all. */
@@ -127,7 +130,8 @@ export class ServerProcess extends Child {
     }
     for (const line of found.slice(0, wanted)) {
       const [, label, , port, tls] = LISTENING.exec(line)!;
-      server.endpoints.push({ label, port: Number(port), tls: tls !== undefined });
+      const secure = tls !== undefined || /\bTLS\b/.test(label);
+      server.endpoints.push({ label, port: Number(port), tls: secure });
     }
     return server;
   }
