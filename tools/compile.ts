@@ -6,8 +6,8 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { runTool } from "../lib/cli/args.ts";
+import { parseOptions, runTool, stringOption } from "../lib/cli/args.ts";
+import { UsageError } from "../lib/cli/user_errors.ts";
 import { VERSION } from "../lib/cli/version.ts";
 import { type ArchiveEntry, sha256Sums, tarGz, zip } from "./release_archive.ts";
 
@@ -50,36 +50,99 @@ function hostTarget(): string {
   return `${arch}-unknown-linux-gnu`;
 }
 
+const USAGE = `Usage: deno task compile [options]
+
+Builds wirechat-server, wirechat-display, wirechat-keyboard and wirechat-conformance into
+DIR/<target>/, each with the permissions of its deno task entry in deno.json, and packs each
+target into DIR/wirechat-VERSION-<target>.tar.gz (.zip for Windows), with DIR/SHA256SUMS.
+
+Options:
+  --target T   build for T only (repeatable; default: every target, or this machine's
+               when DENORT_BIN is set). Targets: ${TARGETS.join(", ")}
+  --out DIR    where to build (default: dist)
+  --help       show this help
+
+Set DENORT_BIN to a denort binary for this machine to build where Deno's download server
+cannot be reached.`;
+
+/**
+ * The sentence for a failed `deno compile`, from what it printed: the runtime image that
+ * could not be fetched or found, or else Deno's own first error line. Stack backtraces and
+ * progress lines are left out.
+ */
+export function compileFailure(program: string, target: string, output: string): string {
+  const said = output.split("Stack backtrace:")[0];
+  const lines = said.split("\n").map((line) => line.trim()).filter((line) => line !== "");
+  const lastCause = lines.filter((line) => /^\d+: /.test(line)).map((l) => l.replace(/^\d+: /, ""));
+  const error = lines.find((line) => line.startsWith("error: "))?.slice(7) ?? lines.at(-1) ?? "";
+  const what = `deno compile failed for ${program} on ${target}`;
+  const denort = /Could not find denort at '([^']*)'/.exec(output);
+  if (denort) return `${what}: DENORT_BIN points to ${denort[1]}, where there is no file.`;
+  if (
+    /denort|Setting up base binary/i.test(output) &&
+    /error sending request|dns error|download/i.test(output)
+  ) {
+    return `${what}: Deno's runtime image for ${target} could not be downloaded (${
+      lastCause.at(-1) ?? error
+    }); build on a machine that can download it, or set DENORT_BIN to a denort binary for this machine.`;
+  }
+  return `${what}: ${(lastCause.at(0) ?? error).replace(/\.$/, "")}.`;
+}
+
 /** Builds every program for each target; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: { target: { type: "string", multiple: true }, out: { type: "string" } },
+  const { values, positionals } = parseOptions(args, {
+    target: { type: "string", multiple: true },
+    out: { type: "string" },
+    help: { type: "boolean", short: "h" },
   });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (positionals.length > 0) {
+    throw new UsageError(`Unexpected argument "${positionals[0]}". Try --help.`);
+  }
+  const denortBin = Deno.env.get("DENORT_BIN");
   // A DENORT_BIN runtime only fits the machine it was built for.
-  const targets = values.target ?? (Deno.env.get("DENORT_BIN") ? [hostTarget()] : [...TARGETS]);
-  const out = values.out ?? "dist";
+  const targets = (values.target as string[] | undefined) ??
+    (denortBin ? [hostTarget()] : [...TARGETS]);
+  for (const target of targets) {
+    if (!(TARGETS as readonly string[]).includes(target)) {
+      throw new UsageError(`Unknown --target "${target}": one of ${TARGETS.join(", ")}.`);
+    }
+  }
+  if (denortBin !== undefined) {
+    const found = await Deno.stat(denortBin).then((info) => info.isFile, () => false);
+    if (!found) throw new UsageError(`DENORT_BIN points to ${denortBin}, where there is no file.`);
+  }
+  const out = stringOption(values, "out", "dist");
   const tasks = JSON.parse(await Deno.readTextFile("deno.json")).tasks;
+  const outExisted = await Deno.stat(out).then(() => true, () => false);
   const archives: string[] = [];
   for (const target of targets) {
+    const dir = `${out}/${target}`;
+    const existed = await Deno.stat(dir).then(() => true, () => false);
     for (const program of PROGRAMS) {
       const task = tasks[program];
       if (!task) continue;
       const { flags, entry } = parseRunTask(typeof task === "string" ? task : task.command);
       const suffix = target.includes("windows") ? ".exe" : "";
-      const output = `${out}/${target}/wirechat-${program}${suffix}`;
+      const output = `${dir}/wirechat-${program}${suffix}`;
       console.error(`compiling ${output}`);
-      const { code } = await new Deno.Command(Deno.execPath(), {
+      const result = await new Deno.Command(Deno.execPath(), {
         args: ["compile", ...flags, "--target", target, "--output", output, entry],
-        stdout: "inherit",
-        stderr: "inherit",
+        env: { NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
       }).output();
-      if (code !== 0) {
-        console.error(
-          `deno compile failed for ${program} on ${target}. It needs Deno's runtime image for ` +
-            "that target: build on a machine that can download it, or set DENORT_BIN to a " +
-            "denort binary for this machine.",
-        );
+      if (result.code !== 0) {
+        const said = new TextDecoder().decode(result.stderr) +
+          new TextDecoder().decode(result.stdout);
+        // deno compile makes the directory before it fails; an empty one helps nobody.
+        if (!existed) await Deno.remove(dir).catch(() => {});
+        if (!outExisted) await Deno.remove(out).catch(() => {});
+        console.error(compileFailure(program, target, said));
         return 1;
       }
     }
