@@ -5,7 +5,7 @@
  * @module
  */
 
-import { parseProgramOptions } from "./lib/cli/args.ts";
+import { commandName, parseProgramOptions } from "./lib/cli/args.ts";
 import {
   type ClientConnection,
   connect,
@@ -22,12 +22,14 @@ import { formatAddress } from "./lib/net/transport.ts";
 import { explainError } from "./lib/cli/user_errors.ts";
 import type { Writer } from "./lib/net/wire_io.ts";
 
-const USAGE = `Usage: display [options]
+const USAGE = `Usage: ${commandName("display")} [options]
 
 Prints every message the server relays, one line each.
 
+Options:
 ${CONNECTION_USAGE}
-  --reconnect       when the server goes away, reconnect with backoff instead of exiting`;
+  --reconnect       when the server goes away, reconnect with backoff instead of exiting
+  --help            show this help`;
 
 /** Raised when stdout is gone (e.g. piped into head): the display's job is over. */
 class OutputClosed extends Error {}

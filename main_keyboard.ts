@@ -5,7 +5,7 @@
  * @module
  */
 
-import { parseProgramOptions } from "./lib/cli/args.ts";
+import { commandName, parseProgramOptions } from "./lib/cli/args.ts";
 import {
   type ClientConnection,
   connect,
@@ -20,12 +20,14 @@ import { checkUsername, LineReader, runKeyboard } from "./lib/client/keyboard.ts
 import { formatAddress, looksLikeTlsRecord } from "./lib/net/transport.ts";
 import { explainError, UsageError } from "./lib/cli/user_errors.ts";
 
-const USAGE = `Usage: keyboard [options]
+const USAGE = `Usage: ${commandName("keyboard")} [options]
 
 Sends each line typed (or piped in) as one message. End with Ctrl-D or Ctrl-C.
 
+Options:
 ${CONNECTION_USAGE}
-  --user NAME       the username to send as (asked for when absent)`;
+  --user NAME       the username to send as (asked for when absent)
+  --help            show this help`;
 
 const encoder = new TextEncoder();
 

@@ -7,6 +7,7 @@
 
 import { versionText } from "./lib/cli/version.ts";
 import {
+  commandName,
   numberOption,
   type OptionSpec,
   parseProgramOptions,
@@ -20,8 +21,11 @@ import { type RelaySpec, ServerHost } from "./lib/server/host.ts";
 import { explainError, UsageError } from "./lib/cli/user_errors.ts";
 
 const d = DEFAULT_RELAY_OPTIONS;
-const USAGE = `Usage: server [options]
+const USAGE = `Usage: ${commandName("server")} [options]
 
+Relays every message from every keyboard client to every display client.
+
+Options:
   --host H               address to listen on (default 0.0.0.0, every interface)
   --port P               port to listen on (default 55200; 0 picks a free one)
   --cert FILE --key FILE serve TLS with this certificate and private key (PEM)

@@ -38,9 +38,9 @@ Deno.test({
     const suffix = Deno.build.os === "windows" ? ".exe" : "";
     for (
       const [program, usage] of [
-        ["server", /^Usage: server/],
-        ["display", /^Usage: display/],
-        ["chat", /^Usage: chat/],
+        ["server", /^Usage: wirechat-server \[options\]/],
+        ["display", /^Usage: wirechat-display \[options\]/],
+        ["chat", /^Usage: wirechat-chat /],
       ]
     ) {
       const executable = join(REPO_ROOT, "dist", target, `wirechat-${program}${suffix}`);

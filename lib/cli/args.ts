@@ -85,6 +85,20 @@ export async function runTool(
   }
 }
 
+/**
+ * How the user started this program, for its Usage line: `deno task server`, or the
+ * executable's own name (`wirechat-server`) when it was built by `deno task compile`.
+ */
+export function commandName(task: string): string {
+  try {
+    const executable = Deno.execPath().split(/[\\/]/).pop() ?? "";
+    if (executable.startsWith("wirechat-")) return executable.replace(/\.exe$/, "");
+  } catch {
+    // Not allowed to know: the task it is.
+  }
+  return `deno task ${task}`;
+}
+
 /** Reads a string option, or `fallback`. */
 export function stringOption(values: OptionValues, name: string, fallback: string): string;
 export function stringOption(values: OptionValues, name: string): string | undefined;

@@ -24,8 +24,7 @@ export const CONNECTION_USAGE = `  --host H          server to connect to (defau
   --port P          server port (default 55200; the TLS full server is 55400)
   --tls             connect with TLS, verifying the server's certificate and host name
   --ca FILE         trust the root CA in FILE (PEM), e.g. certs/root_ca.crt
-  --little-endian   speak little-endian integers instead of network byte order
-  --help            show this help`;
+  --little-endian   speak little-endian integers instead of network byte order`;
 
 /** A client's connection settings. */
 export interface ClientConnection extends DialOptions {

@@ -9,6 +9,7 @@
 import { parseArgs } from "node:util";
 import { DEFAULT_MAX_FRAME } from "../../lib/protocol/frame.ts";
 import { UsageError } from "../../lib/cli/user_errors.ts";
+import { commandName } from "../../lib/cli/args.ts";
 
 export { UsageError };
 
@@ -54,7 +55,8 @@ export type ConformanceOptions =
   | { mode: "list"; of: "server" | "display" | "keyboard"; json: boolean };
 
 /** The help text. */
-export const USAGE = `Usage:
+export const USAGE = `Usage: ${commandName("conformance")} MODE [options] [-- COMMAND...]
+
   conformance server   [--host H] [--port P] [--tls [--ca FILE]] [--extensions] [--hostile]
                        [--max-frame N] [--only NAME,...] [--json] [--timeout S]
   conformance display  [--port P] [--tls [--cert F --key F] [--ca F]] [--only NAME,...]
@@ -83,6 +85,7 @@ keyboard  plays the server for a keyboard client: starts COMMAND (with {host}, {
   --list          list the checks of a mode
   --json          one JSON record per check, then a summary record
   --timeout S     seconds each check may take (default 5)
+  --help          show this help
 
 Exit status: 0 when every check passed, 1 when any failed or was skipped, 2 on a
 usage error.`;
