@@ -369,13 +369,15 @@ const studentDisplay = (bug?: string) => [
 ];
 
 Deno.test({
-  name: "conformance display: student displays, correct, unpadded, printing raw escapes",
+  name: "conformance display: student displays, correct, unpadded, printing raw escapes, " +
+    "crashing on a split frame",
   ignore: !python,
   async fn() {
-    const [good, unpadded, raw] = await Promise.all([
+    const [good, unpadded, raw, crash] = await Promise.all([
       conformance("display", "--", ...studentDisplay()),
       conformance("display", "--", ...studentDisplay("unpadded")),
       conformance("display", "--", ...studentDisplay("raw-controls")),
+      conformance("display", "--", ...studentDisplay("crash-on-split")),
     ]);
     assertAllPassed(good);
     assert.deepEqual(unpadded.failed(), ["zero-padding", "midnight"], explain(unpadded));
@@ -385,8 +387,23 @@ Deno.test({
       /the date is not zero-padded \(2024-12-31 0:0:0\)/,
     );
     assert.deepEqual(raw.failed(), ["control-characters"], explain(raw));
-    assert.match(raw.byName("control-characters").got!, /a raw ESC \(0x1b\) reached stdout/);
-    assert.match(raw.byName("control-characters").hint!, /drive everyone's terminal/);
+    const controls = raw.byName("control-characters");
+    assert.match(controls.got!, /a raw ESC \(0x1b\) reached stdout, at character 29:/);
+    assert.match(controls.hint!, /drive everyone's terminal/);
+    // Expected and got in the notation the display must print: one backslash, no \u001b.
+    assert.match(controls.expected!, /"mallory 2024-11-11 11:11:11 \\x1b\[2J\\x1b\[31mowned/);
+    for (const shown of [controls.expected!, controls.got!]) {
+      assert.doesNotMatch(shown, /\\\\|\\u001b/, shown);
+    }
+
+    // The crash is named first, on the check of the message it crashed on.
+    assert.deepEqual(crash.failed(), ["split-frame", "coalesced-frames"], explain(crash));
+    const split = crash.byName("split-frame");
+    assert.match(
+      split.got!,
+      /^the display exited with status 1 while the checker was still sending, before printing this line \(it printed 7 line\(s\) in all\); its stderr ends with:\n[^]*struct\.error/,
+    );
+    assert.match(split.hint!, /its exit status and stderr above tell why.*arrived in four pieces/);
   },
 });
 
@@ -437,7 +454,10 @@ Deno.test({
     assertAllPassed(allLittle);
     assert.match(allLittle.byName("identify").hint!, /identified little-endian \(02 00 00 00\)/);
 
-    assert.deepEqual(chars.failed(), ["byte-lengths"], explain(chars));
+    // Counting characters makes overall_length wrong too: each field fails its own check.
+    assert.deepEqual(chars.failed(), ["overall-length", "byte-lengths"], explain(chars));
+    assert.match(chars.byName("overall-length").expected!, /username bytes \+ \d+ text bytes/);
+    assert.match(chars.byName("overall-length").hint!, /count UTF-8 bytes, not characters/);
     assert.match(chars.byName("byte-lengths").hint!, /tlen is 19, the number of characters/);
     assert.match(chars.byName("byte-lengths").hint!, /number of UTF-8 bytes \(32\)/);
 

@@ -348,6 +348,8 @@ async function deliver(peer: Peer, messages: Scripted[], littleEndian: boolean):
 /** What the display printed, in lines, and how it ended. */
 interface Output {
   lines: string[];
+  /** How the display ended, when it exited before the checker closed the connection. */
+  earlyExit?: string;
 }
 
 /**
@@ -368,12 +370,13 @@ async function collectOutput(
     return lastLines >= last.texts.length || lines.length > wanted + 20;
   }, Date.now() + timeoutMs);
   await delay(100);
+  const earlyExit = child.status ? child.describeExit() : undefined;
   peer.close();
   await child.waitForOutput(() => false, Date.now() + 1000);
   await child.stop();
   const lines = child.stdoutText().split("\n").map((l) => l.endsWith("\r") ? l.slice(0, -1) : l);
   if (lines[lines.length - 1] === "") lines.pop();
-  return { lines };
+  return { lines, earlyExit };
 }
 
 /** Matches the script to the printed lines: by username, else by position. */
@@ -425,7 +428,8 @@ function judgeControls(message: Message, got: string): void {
   const prefix = `${message.username} ${formatTimestamp(message.time)} `;
   const want = `${prefix}${neutralizeControls(message.text)}`;
   if (got.includes("\x1b")) {
-    throw new CheckFailure(`a raw ESC (0x1b) reached stdout: ${show(got)}`, {
+    const at = got.indexOf("\x1b") + 1;
+    throw new CheckFailure(`a raw ESC (0x1b) reached stdout, at character ${at}: ${show(got)}`, {
       expected: `control characters neutralised, e.g. ${show(want)}`,
       hint: "printing a raw ESC lets any user drive everyone's terminal (clear it, recolour " +
         "it, retitle it, worse): escape control characters before printing, as \\x1b " +
@@ -435,7 +439,8 @@ function judgeControls(message: Message, got: string): void {
   if (RAW_CONTROL.test(got)) {
     const c = RAW_CONTROL.exec(got)![0].charCodeAt(0);
     throw new CheckFailure(
-      `a raw control character 0x${c.toString(16).padStart(2, "0")} reached stdout`,
+      `a raw control character 0x${c.toString(16).padStart(2, "0")} reached stdout, at ` +
+        `character ${got.search(RAW_CONTROL) + 1}: ${show(got)}`,
       {
         expected: `control characters neutralised, e.g. ${show(want)}`,
         hint: "escape every control character before printing (PROTOCOL.md §8)",
@@ -457,12 +462,19 @@ function missingLine(
   child: ClientProcess,
 ): CheckFailure {
   const printed = output.lines.length;
-  const exit = child.describeExit();
   const stderr = child.stderrTail(4);
+  const tail = stderr ? `; its stderr ends with:\n${stderr}` : "";
+  if (output.earlyExit !== undefined) {
+    // The cause comes first: the process is gone, whichever line is missing.
+    const got = `the display ${output.earlyExit} while the checker was still sending, before ` +
+      `printing this line (it printed ${printed} line(s) in all)${tail}`;
+    return new CheckFailure(got, { expected: show(want), hint: crashHint(m) });
+  }
+  const exit = child.describeExit();
   const got =
     `no line for this message (the display printed ${printed} line(s) in all and ${
       exit === "is still running" ? "was still running" : exit
-    })` + (stderr ? `; its stderr ends with:\n${stderr}` : "");
+    })` + tail;
   let hint: string;
   if (printed === 0) {
     hint = "nothing reached stdout: print one line per message as it arrives, and flush " +
@@ -485,16 +497,33 @@ function missingLine(
   return new CheckFailure(got, { expected: show(want), hint });
 }
 
+/** The hint for a line missing because the display had ended: its stderr says why. */
+function crashHint(m: Scripted): string {
+  const specific: Record<string, string> = {
+    "long-text": "this was a 60000-byte frame, which takes several recv() calls",
+    "split-frame": "this frame arrived in four pieces: a recv() may return part of a frame",
+    "coalesced-frames": "these two frames arrived in one read",
+  };
+  return "the display ended before it had printed every message: its exit status and stderr " +
+    "above tell why (a crash on a message shows a traceback or an error there)" +
+    (specific[m.name] ? `; ${specific[m.name]}` : "");
+}
+
 function diffHint(want: string, got: string): string {
   let i = 0;
   while (i < want.length && want[i] === got[i]) i++;
   return `the line differs from character ${i + 1} on: expected ${
-    JSON.stringify(want.slice(i, i + 20))
-  }, got ${JSON.stringify(got.slice(i, i + 20))}`;
+    show(want.slice(i, i + 20))
+  }, got ${show(got.slice(i, i + 20))}`;
 }
 
-/** A line for a report: JSON-quoted (so controls show), long ones shortened. */
+/**
+ * A line for a report, quoted, in the notation a display must print: control characters as
+ * `\x1b`-style escapes and nothing else escaped, so that expected and got read alike (JSON
+ * quoting would double the expected line's backslashes and write a raw ESC as \u001b).
+ * Long lines are shortened.
+ */
 function show(line: string): string {
   const short = line.length > 120 ? `${line.slice(0, 80)}…${line.slice(-30)}` : line;
-  return `${JSON.stringify(short)}${line.length > 120 ? ` (${line.length} characters)` : ""}`;
+  return `"${neutralizeControls(short)}"${line.length > 120 ? ` (${line.length} characters)` : ""}`;
 }

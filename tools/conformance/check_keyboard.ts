@@ -254,12 +254,25 @@ function judgeByteOrder(s: Session): void {
   );
 }
 
+/**
+ * overall_length against the bytes that follow it, not against ulen and tlen: a keyboard that
+ * counts characters sends all three too short, consistently, and each is wrong on its own.
+ */
 function judgeOverall(s: Session, frame: FoundFrame, n: number): void {
-  const sum = 32 + frame.ulen + frame.tlen;
+  const ulen = frame.username.length;
+  const tlen = frame.text.length;
+  const sum = 32 + ulen + tlen;
   if (frame.overall === sum) return;
+  const lengthsRight = frame.ulen === ulen && frame.tlen === tlen;
   throw new CheckFailure(`overall_length ${frame.overall} in ${frameName(n)}`, {
-    expected: `overall_length = 32 + ulen ${frame.ulen} + tlen ${frame.tlen} = ${sum}`,
-    hint: overallLengthHint(frame.overall, frame.ulen, frame.tlen),
+    expected: lengthsRight
+      ? `overall_length = 32 + ulen ${ulen} + tlen ${tlen} = ${sum}`
+      : `overall_length = 32 + ${ulen} username bytes + ${tlen} text bytes = ${sum}`,
+    hint: lengthsRight || frame.overall !== 32 + frame.ulen + frame.tlen
+      ? overallLengthHint(frame.overall, ulen, tlen)
+      : `overall_length says ${frame.overall}, 32 + the ulen ${frame.ulen} and tlen ${frame.tlen} ` +
+        `sent, but ${sum - 32} bytes of username and text follow: count UTF-8 bytes, not ` +
+        "characters, here as in ulen and tlen",
     dump: dumpOf(s, frame, { overall_length: `expected ${sum}` }),
   });
 }
