@@ -11,6 +11,7 @@ import {
   clientArgs,
   displayLine,
   type ProgramResult,
+  REPO_ROOT,
   run,
   ServerProcess,
   startDisplay,
@@ -214,5 +215,220 @@ Deno.test(
       1,
     );
     assert.equal(result.stdout, "");
+  }),
+);
+
+// ---------------------------------------------------------------------------------------
+// Mistakes that used to point the wrong way (issue 15).
+
+Deno.test(
+  "a private key given as --ca, --cert or --key's opposite is named as such in one sentence",
+  bounded(60_000, async () => {
+    await using certs = await CertificateDir.create();
+    const display = await run("main_display.ts", [
+      ...clientArgs(closedPort()),
+      "--tls",
+      "--ca",
+      certs.keyFile,
+    ]);
+    assertOneSentence(
+      display,
+      /^The CA certificate file .*server\.key holds no certificate \(it holds a private key: --ca takes the root CA's certificate, e\.g\. certs\/root_ca\.crt\)\.$/,
+      1,
+    );
+    const keyAsCert = await run("main_server.ts", [
+      "--port",
+      "0",
+      "--cert",
+      certs.keyFile,
+      "--key",
+      certs.keyFile,
+    ]);
+    assertOneSentence(
+      keyAsCert,
+      /^The certificate file .*server\.key holds no certificate \(it holds a private key: --cert takes server\.crt, --key server\.key\)\.$/,
+      1,
+    );
+    const certAsKey = await run("main_server.ts", [
+      "--port",
+      "0",
+      "--cert",
+      certs.certFile,
+      "--key",
+      certs.certFile,
+    ]);
+    assertOneSentence(
+      certAsKey,
+      /^The private key file .*server\.crt holds no private key \(it holds a certificate: --key takes server\.key, --cert server\.crt\)\.$/,
+      1,
+    );
+  }),
+);
+
+Deno.test(
+  "a key from another pair is named in one sentence, both files with it",
+  bounded(60_000, async () => {
+    await using certs = await CertificateDir.create();
+    await using other = await CertificateDir.create();
+    const result = await run("main_server.ts", [
+      "--port",
+      "0",
+      "--cert",
+      certs.certFile,
+      "--key",
+      other.keyFile,
+    ]);
+    assertOneSentence(
+      result,
+      new RegExp(
+        `^The key ${escape(other.keyFile)} does not belong to the certificate ${
+          escape(certs.certFile)
+        } \\(they come from different pairs`,
+      ),
+      1,
+    );
+  }),
+);
+
+function escape(text: string): string {
+  return text.replace(/[\\^$.*+?()[\]{}|/-]/g, "\\$&");
+}
+
+Deno.test(
+  "--reference checks every port and certificate before it says it listens anywhere",
+  bounded(60_000, async () => {
+    // The last of the four ports (BASE+300) is taken: nothing may be announced, and the
+    // sentence names that port.
+    const base = await freeRun();
+    using _busy = Deno.listen({ hostname: "127.0.0.1", port: base + 300 });
+    await using certs = await CertificateDir.create();
+    const busy = await run("main_server.ts", [
+      "--host",
+      "127.0.0.1",
+      "--reference",
+      "--base-port",
+      String(base),
+      "--certs",
+      certs.dir,
+    ]);
+    assertOneSentence(
+      busy,
+      new RegExp(`^Cannot listen on 127\\.0\\.0\\.1:${base + 300}: the port is already in use`),
+      1,
+    );
+    const missing = `${certs.dir}/nothing-here`;
+    const noCerts = await run("main_server.ts", [
+      "--host",
+      "127.0.0.1",
+      "--reference",
+      "--base-port",
+      String(base),
+      "--certs",
+      missing,
+    ]);
+    assertOneSentence(
+      noCerts,
+      new RegExp(
+        `^Cannot read the certificate ${
+          escape(missing)
+        }/server\\.crt: no such file or directory\\. ` +
+          `Create a throwaway set with: deno task certs --out ${escape(missing)}$`,
+      ),
+      1,
+    );
+  }),
+);
+
+/** A base port B with B, B+100, B+200 and B+300 free a moment ago. */
+async function freeRun(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 40_000);
+    try {
+      for (const offset of [0, 100, 200, 300]) {
+        Deno.listen({ hostname: "127.0.0.1", port: base + offset }).close();
+      }
+      return base;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+  throw new Error("no free run of four ports");
+}
+
+Deno.test(
+  "a plain client on the TLS port is dropped with a hint, and the listening line says TLS once",
+  bounded(60_000, async () => {
+    await using certs = await CertificateDir.create();
+    await using server = await Server.start(certs.serverArgs);
+    const listening = server.log.matching(/ listening on /)[0];
+    assert.match(listening, / full TLS server listening on 127\.0\.0\.1:\d+$/);
+    const display = await run("main_display.ts", clientArgs(server.port));
+    assertOneSentence(display, /^The server answered with TLS: connect with --tls \(and --ca\)\.$/);
+    await server.log.waitFor(
+      / dropped \(unidentified\): TLS handshake failed: not a TLS record \(a plain TCP client on the TLS port\)$/,
+    );
+  }),
+);
+
+Deno.test(
+  "every program's --help starts with how it is run and lists --help last",
+  bounded(60_000, async () => {
+    for (
+      const [script, name] of [
+        ["main_server.ts", "server"],
+        ["main_display.ts", "display"],
+        ["main_keyboard.ts", "keyboard"],
+        ["tools/certs.ts", "certs"],
+        ["tools/conformance/main.ts", "conformance"],
+        ["tools/compile.ts", "compile"],
+      ]
+    ) {
+      const result = await run(script, ["--help"]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stderr, "");
+      assert.match(result.stdout, new RegExp(`^Usage: deno task ${name} `), script);
+      const options = result.stdout.split("\n").filter((line) => /^ {2}--?[a-z]/.test(line));
+      assert.match(options.at(-1) ?? "", /^ {2}--help +show this help$/, script);
+    }
+  }),
+);
+
+Deno.test(
+  "deno task compile refuses a bad --target or DENORT_BIN in one sentence and leaves no dist/",
+  bounded(60_000, async () => {
+    const out = await Deno.makeTempDir({ prefix: "wirechat_compile_" });
+    try {
+      const dist = `${out}/dist`;
+      const target = await run("tools/compile.ts", ["--target", "vax-dec-vms", "--out", dist], {
+        permissions: ["--allow-run", "--allow-read", `--allow-write=${out}`, "--allow-env"],
+      });
+      assertOneSentence(
+        target,
+        /^Unknown --target "vax-dec-vms": one of x86_64-unknown-linux-gnu, /,
+        2,
+      );
+      const denort = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--allow-run",
+          "--allow-read",
+          `--allow-write=${out}`,
+          "--allow-env",
+          "tools/compile.ts",
+          "--out",
+          dist,
+        ],
+        cwd: REPO_ROOT,
+        env: { DENORT_BIN: `${out}/no-denort`, NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(denort.stderr);
+      assert.equal(denort.code, 2, stderr);
+      assert.equal(stderr, `DENORT_BIN points to ${out}/no-denort, where there is no file.\n`);
+      assert.equal(await Deno.stat(dist).then(() => "there", () => "absent"), "absent");
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
   }),
 );
