@@ -8,25 +8,23 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { REPO_ROOT, Server } from "./helpers/processes.ts";
-import { bounded, within } from "./helpers/wait.ts";
+import { REPO_ROOT, ServerProcess } from "./helpers/processes.ts";
+import { bounded, within } from "../tools/harness/wait.ts";
 
 const DENO = Deno.execPath();
 const decoder = new TextDecoder();
 
-/** Whether a program is on PATH (tmux, for the terminal tests). */
-function onPath(program: string): boolean {
-  const dirs = (Deno.env.get("PATH") ?? "").split(":");
-  return dirs.some((dir) => {
-    try {
-      return Deno.statSync(join(dir, program)).isFile;
-    } catch {
-      return false;
-    }
-  });
+/** Whether tmux runs here (the terminal tests need it; .ci/run installs it). */
+function tmuxRuns(): boolean {
+  try {
+    return new Deno.Command("tmux", { args: ["-V"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
 }
 
-const hasTmux = Deno.build.os !== "windows" && onPath("tmux");
+const hasTmux = Deno.build.os !== "windows" && tmuxRuns();
 
 /** The PIDs of `pid`'s children, from `ps` (Deno asks for --allow-all to read /proc). */
 async function childrenOf(pid: number): Promise<number[]> {
@@ -208,7 +206,7 @@ Deno.test({
     await terminal.ctrlC();
     await terminal.waitFor(/server exit=0\n/);
 
-    await using server = await Server.start([]);
+    await using server = await ServerProcess.start([]);
     const at = `127.0.0.1:${server.port}`;
     await terminal.type(
       `${DENO} task -q display --host 127.0.0.1 --port ${server.port}; echo "display exit=$?"`,
@@ -236,7 +234,7 @@ Deno.test({
 Deno.test(
   "a display whose stderr is not a terminal says nothing there, and prints only message lines",
   bounded(30_000, async () => {
-    await using server = await Server.start([]);
+    await using server = await ServerProcess.start([]);
     const display = new Deno.Command(DENO, {
       args: ["task", "-q", "display", "--host", "127.0.0.1", "--port", String(server.port)],
       cwd: REPO_ROOT,
@@ -313,7 +311,9 @@ Deno.test({
   name: "`deno task fuzz-server` starts the server where no deno is on PATH (Deno run by path)",
   ignore: Deno.build.os === "windows",
   fn: bounded(120_000, async () => {
-    const path = (Deno.env.get("PATH") ?? "").split(":").filter((dir) => {
+    // The usual system directories (the test may not read PATH), less any that hold a deno.
+    const system = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+    const path = system.filter((dir) => {
       try {
         Deno.statSync(join(dir, "deno"));
         return false;

@@ -359,7 +359,7 @@ Deno.test(
   "a plain client on the TLS port is dropped with a hint, and the listening line says TLS once",
   bounded(60_000, async () => {
     await using certs = await CertificateDir.create();
-    await using server = await Server.start(certs.serverArgs);
+    await using server = await ServerProcess.start(certs.serverArgs);
     const listening = server.log.matching(/ listening on /)[0];
     assert.match(listening, / full TLS server listening on 127\.0\.0\.1:\d+$/);
     const display = await run("main_display.ts", clientArgs(server.port));
