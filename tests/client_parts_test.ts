@@ -100,6 +100,10 @@ test("explainError() turns runtime errors into one sentence naming what was bein
       new Error("failed to lookup address information: Name or service not known"),
       /could not be resolved/,
     ],
+    [
+      new Error("keys may not be consistent: KeyMismatch"),
+      /the private key does not belong to the certificate \(they come from different pairs\)\.$/,
+    ],
   ];
   for (const [error, want] of cases) {
     const sentence = explainError(error, at);

@@ -265,11 +265,11 @@ Deno.test(
 );
 
 Deno.test(
-  "a first run with an empty DENO_DIR downloads nothing the programs do not list in deno.json",
+  "a first run with an empty DENO_DIR downloads nothing: display, keyboard, server, certs",
   bounded(120_000, async () => {
-    // `deno task` fetches every npm package of deno.json's imports before any task (Deno's
-    // design), so the imports must hold only what a tool needs, and nothing comes from
-    // elsewhere: no certificate library, no transitive packages.
+    // `deno task` fetches every npm package of deno.json's imports and deno.lock before any
+    // task (Deno's design): they must stay empty (a tool that needs a package keeps it in a
+    // lock file of its own, as lint-workflows does), or at least list nothing unexpected.
     const imports: Record<string, string> =
       JSON.parse(await Deno.readTextFile(join(REPO_ROOT, "deno.json"))).imports ?? {};
     const listed = Object.values(imports).map((specifier) =>
@@ -304,6 +304,10 @@ Deno.test(
         assert.doesNotMatch(stderr, /jsr:|peculiar|asn1/, args.join(" "));
         assert.equal(lines.filter((line) => !/^Download /.test(line)).length, 1, stderr);
         assert.match(lines.at(-1)!, /^Task \S+ /, "the Task line, and nothing of the program");
+      }
+      if (listed.length === 0) {
+        const npm = await Array.fromAsync(Deno.readDir(join(denoDir, "npm"))).catch(() => []);
+        assert.deepEqual(npm.map((entry) => entry.name), [], "nothing in DENO_DIR/npm");
       }
       const { code } = await new Deno.Command(DENO, {
         args: ["eval", `Deno.statSync(${JSON.stringify(join(dir, "certs", "server.crt"))})`],

@@ -24,13 +24,30 @@ export const TARGETS = [
 ] as const;
 
 /**
- * The environment, permission flags and entry file of a `deno run` task command, which may
+ * How a task names the Deno that runs it, where a flag needs its path (`--allow-run` of the
+ * soak and fuzz-server tasks): the task shell runs `deno` as itself, whatever PATH holds.
+ */
+export const THIS_DENO = `"$(deno eval --no-config 'console.log(Deno.execPath())')"`;
+
+function thisDeno(): string {
+  try {
+    return Deno.execPath();
+  } catch {
+    return "deno";
+  }
+}
+
+/**
+ * The environment, permission flags and entry file of a `deno run` task command (with
+ * {@linkcode THIS_DENO} replaced by this Deno's path), which may
  * start with `NAME=value` settings (the server's allocator setting, say).
  */
 export function parseRunTask(
   command: string,
 ): { env: Record<string, string>; flags: string[]; entry: string } {
-  const words = command.trim().split(/\s+/);
+  const self = "\u0000deno\u0000";
+  const words = command.replaceAll(THIS_DENO, self).trim().split(/\s+/)
+    .map((word) => word.replaceAll(self, thisDeno()));
   const env: Record<string, string> = {};
   while (/^[A-Za-z_][A-Za-z0-9_]*=/.test(words[0] ?? "")) {
     const [name, ...value] = words.shift()!.split("=");

@@ -52,6 +52,10 @@ export function explainError(error: unknown, context?: ErrorContext): string {
   if (/lookup address|Name or service not known|No address associated|nodename/i.test(message)) {
     return `${where}: the host name could not be resolved.`;
   }
+  // rustls's words for a key of another pair (host.ts names both files where it knows them).
+  if (/KeyMismatch|keys may not be consistent/i.test(message)) {
+    return `${where}: the private key does not belong to the certificate (they come from different pairs).`;
+  }
   if (/UnknownIssuer|not trusted|certificate/i.test(message)) {
     if (/NotValidForName|not valid for name/i.test(message)) {
       return `${where}: the server's certificate is not valid for that host name.`;
