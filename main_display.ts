@@ -29,7 +29,8 @@ Prints every message the server relays, one line each.
 Options:
 ${CONNECTION_USAGE}
   --reconnect       when the server goes away, reconnect with backoff instead of exiting
-  --help            show this help`;
+  --help            show this help
+  --version         show the version`;
 
 /** Raised when stdout is gone (e.g. piped into head): the display's job is over. */
 class OutputClosed extends Error {}

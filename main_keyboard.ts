@@ -27,7 +27,8 @@ Sends each line typed (or piped in) as one message. End with Ctrl-D or Ctrl-C.
 Options:
 ${CONNECTION_USAGE}
   --user NAME       the username to send as (asked for when absent)
-  --help            show this help`;
+  --help            show this help
+  --version         show the version`;
 
 const encoder = new TextEncoder();
 

@@ -59,6 +59,7 @@ Options:
                          path; for comparison, or if a Deno release breaks the fast one)
   --log-level LEVEL      error, warn, info or debug (default info)
   --help                 show this help
+  --version              show the version
 `;
 
 const SPEC: OptionSpec = {

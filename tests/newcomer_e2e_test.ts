@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { REPO_ROOT, ServerProcess } from "./helpers/processes.ts";
+import { taskFor } from "../tools/harness/deno_tasks.ts";
 import { bounded, within } from "../tools/harness/wait.ts";
 
 const DENO = Deno.execPath();
@@ -322,9 +323,9 @@ Deno.test(
 );
 
 Deno.test({
-  name: "`deno task fuzz-server` starts the server where no deno is on PATH (Deno run by path)",
+  name: "`deno task soak` and `fuzz-server` may run this Deno where no deno is on PATH",
   ignore: Deno.build.os === "windows",
-  fn: bounded(120_000, async () => {
+  fn: bounded(60_000, async () => {
     // The usual system directories (the test may not read PATH), less any that hold a deno.
     const system = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
     const path = system.filter((dir) => {
@@ -335,23 +336,45 @@ Deno.test({
         return true;
       }
     }).join(":");
-    const out = `bench-results/newcomer-test-${crypto.randomUUID().slice(0, 8)}`;
+    const dir = await Deno.makeTempDir({ prefix: "wirechat_no_deno_" });
     try {
-      const output = await new Deno.Command(DENO, {
-        args: ["task", "fuzz-server", "--seconds", "1", "--out", out],
-        cwd: REPO_ROOT,
-        env: { PATH: path, NO_COLOR: "1" },
-        clearEnv: false,
-        stdin: "null",
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const said = decoder.decode(output.stdout) + decoder.decode(output.stderr);
-      assert.equal(output.code, 0, said);
-      assert.doesNotMatch(said, /Failed to resolve 'deno'|no such file or directory/);
-      assert.match(said, /fuzz-server: OK/);
+      // What the tools ask before they start the server (tools/harness/deno_tasks.ts).
+      const probe = join(dir, "probe.ts");
+      await Deno.writeTextFile(
+        probe,
+        'console.log(Deno.permissions.querySync({ name: "run", command: Deno.execPath() }).state);',
+      );
+      for (
+        const [task, script] of [["soak", "tools/soak/main.ts"], [
+          "fuzz-server",
+          "tools/fuzz/server.ts",
+        ]]
+      ) {
+        const help = await new Deno.Command(DENO, {
+          args: ["task", task, "--help"],
+          cwd: REPO_ROOT,
+          env: { PATH: path, NO_COLOR: "1" },
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        const said = decoder.decode(help.stderr);
+        assert.equal(help.code, 0, said);
+        assert.doesNotMatch(said, /Failed to resolve|cannot find binary path/, task);
+        const flags = taskFor(script)?.flags ?? [];
+        assert.ok(flags.some((flag) => flag.startsWith(`--allow-run=${DENO},`)), flags.join(" "));
+        const granted = await new Deno.Command(DENO, {
+          args: ["run", ...flags, probe],
+          cwd: REPO_ROOT,
+          env: { PATH: path, NO_COLOR: "1" },
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        assert.equal(decoder.decode(granted.stdout), "granted\n", decoder.decode(granted.stderr));
+      }
     } finally {
-      await Deno.remove(join(REPO_ROOT, out), { recursive: true }).catch(() => {});
+      await Deno.remove(dir, { recursive: true });
     }
   }),
 });

@@ -371,7 +371,7 @@ Deno.test(
 );
 
 Deno.test(
-  "every program's --help starts with how it is run and lists --help last",
+  "every program's --help starts with how it is run and ends with --help and --version",
   bounded(60_000, async () => {
     for (
       const [script, name] of [
@@ -388,7 +388,8 @@ Deno.test(
       assert.equal(result.stderr, "");
       assert.match(result.stdout, new RegExp(`^Usage: deno task ${name} `), script);
       const options = result.stdout.split("\n").filter((line) => /^ {2}--?[a-z]/.test(line));
-      assert.match(options.at(-1) ?? "", /^ {2}--help +show this help$/, script);
+      assert.match(options.at(-2) ?? "", /^ {2}--help +show this help$/, script);
+      assert.match(options.at(-1) ?? "", /^ {2}--version +show the version$/, script);
     }
   }),
 );

@@ -78,6 +78,7 @@ Options:
                when DENORT_BIN is set). Targets: ${TARGETS.join(", ")}
   --out DIR    where to build (default: dist)
   --help       show this help
+  --version    show the version
 
 Set DENORT_BIN to a denort binary for this machine to build where Deno's download server
 cannot be reached.`;

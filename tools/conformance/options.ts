@@ -86,6 +86,7 @@ keyboard  plays the server for a keyboard client: starts COMMAND (with {host}, {
   --json          one JSON record per check, then a summary record
   --timeout S     seconds each check may take (default 5)
   --help          show this help
+  --version       show the version
 
 Exit status: 0 when every check passed, 1 when any failed or was skipped, 2 on a
 usage error.`;
