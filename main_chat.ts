@@ -6,7 +6,7 @@
  * @module
  */
 
-import { parseProgramOptions } from "./lib/cli/args.ts";
+import { commandName, parseProgramOptions } from "./lib/cli/args.ts";
 import { explainError, UsageError } from "./lib/cli/user_errors.ts";
 import { formatLine } from "./lib/client/display.ts";
 import { LineReader } from "./lib/client/keyboard.ts";
@@ -36,17 +36,20 @@ import {
 import type { Message } from "./lib/protocol/frame.ts";
 import { formatAddress } from "./lib/net/transport.ts";
 
-const USAGE = `Usage: chat [options]
+const USAGE = `Usage: ${commandName("chat")} [options]
 
 A chat in one terminal: everyone's messages above, a status bar, and a line to type in.
 It connects twice (as DISPLAY and as KEYBOARD), so it works with any wirechat server.
 
+Options:
 ${CONNECTION_USAGE}
   --user NAME       the username to send as (asked for in the input line when absent)
   --reconnect       reconnect when the server goes away (the default)
   --no-reconnect    exit with a sentence instead when the server goes away
   --no-color        names without colours (so does the NO_COLOR environment variable)
   --brief-format    show messages as "<username> YYYY-MM-DD HH:mm:ss <text>"
+  --help            show this help
+  --version         show the version
 
 Keys:
   Enter                      send the line (a paste of more than 5 lines asks first: y/n)

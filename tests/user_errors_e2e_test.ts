@@ -378,6 +378,7 @@ Deno.test(
         ["main_server.ts", "server"],
         ["main_display.ts", "display"],
         ["main_keyboard.ts", "keyboard"],
+        ["main_chat.ts", "chat"],
         ["tools/certs.ts", "certs"],
         ["tools/conformance/main.ts", "conformance"],
         ["tools/compile.ts", "compile"],
