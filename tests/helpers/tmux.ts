@@ -59,6 +59,9 @@ export class TmuxProgram implements AsyncDisposable {
     const dir = await Deno.makeTempDir({ prefix: "wirechat_tmux_" });
     const environment = { ...taskFor(script)?.env, ...options.env };
     const command = [
+      // A NO_COLOR of the test run's own (CI sets it for readable logs) must not reach a
+      // program the test expects colours from.
+      ...("NO_COLOR" in environment ? [] : ["env", "-u", "NO_COLOR"]),
       ...Object.entries(environment).map(([k, v]) => `${k}=${shellQuote(v)}`),
       ...programCommand(script, args).map(shellQuote),
     ].join(" ");
