@@ -16,6 +16,8 @@ export interface Environment {
   missing: Partial<Record<ServerName, string>>;
   fdLimit: { soft: number; hard: number } | null;
   certDir: string;
+  /** The checkout the baseline server runs from (--baseline). */
+  baselineDir?: string;
 }
 
 export async function commandWorks(command: string, args: string[]): Promise<string | null> {

@@ -35,6 +35,8 @@ const USAGE = `Usage: deno task bench [options]
   --servers LIST   comma-separated subset of ${SERVER_NAMES.join(",")} (default all)
   --only TEXT      only scenarios whose id contains TEXT (e.g. flood-1x100)
   --out DIR        where results go (default bench-results)
+  --baseline DIR   also measure wirechat from another checkout (an earlier commit, e.g. a
+                   git worktree), as server "baseline", interleaved with this one
   --no-record      do not update BENCHMARKS.md and tools/bench/chart.svg (a full run does)
   --help           show this help
 `;
@@ -49,6 +51,7 @@ export async function main(argv: string[]): Promise<number> {
       servers: { type: "string" },
       only: { type: "string" },
       out: { type: "string" },
+      baseline: { type: "string" },
       "no-record": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -58,10 +61,23 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const kind = values.smoke ? "smoke" : values.quick ? "quick" : "full";
-  const servers = (values.servers?.split(",") ?? [...SERVER_NAMES]) as ServerName[];
+  const known: ServerName[] = values.baseline
+    ? ["wirechat", "baseline", ...SERVER_NAMES.slice(1)]
+    : [...SERVER_NAMES];
+  const servers = (values.servers?.split(",") ?? known) as ServerName[];
   for (const name of servers) {
-    if (!SERVER_NAMES.includes(name)) {
-      console.error(`Unknown server "${name}": choose from ${SERVER_NAMES.join(", ")}.`);
+    if (!known.includes(name)) {
+      console.error(`Unknown server "${name}": choose from ${known.join(", ")}.`);
+      return 2;
+    }
+  }
+  let baselineDir: string | undefined;
+  if (values.baseline) {
+    try {
+      baselineDir = await Deno.realPath(values.baseline);
+      await Deno.stat(`${baselineDir}/main_server.ts`);
+    } catch {
+      console.error(`The --baseline directory ${values.baseline} has no main_server.ts.`);
       return 2;
     }
   }
@@ -76,6 +92,7 @@ export async function main(argv: string[]): Promise<number> {
     missing: {},
     fdLimit: await fdLimit(),
     certDir,
+    baselineDir,
   };
   if (!(await commandWorks("ncat", ["--version"]))) {
     env.missing.ncat = "ncat not installed (Debian: apt-get install ncat); skipped";
@@ -85,6 +102,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (list.some((s) => s.tls)) await writeThrowawayCerts(certDir);
   const machine = await describeMachine(env);
+  if (baselineDir) machine.push(`baseline: wirechat from ${baselineDir}`);
   const command = `deno task bench${argv.length ? " " + argv.join(" ") : ""}`;
   console.log(`# ${command}`);
   for (const line of machine) console.log(`# ${line}`);

@@ -177,6 +177,8 @@ export function verdicts(rows: BenchRow[]): Verdict[] {
     met: ten && r10 !== null ? intact(ten) && r10 >= 0.8 : null,
   });
   throughput("flood-1x100-32B-tls", "ncat", 1.0, "TLS flood 1x100");
+  // Wide fan-out (issue 10): the cost per display, where a slow path shows most.
+  throughput("flood-1x1000-32B", "ncat", 1.0, "Flood 1x1000");
 
   for (const displays of [100, 1000]) {
     const scenario = `paced-1x${displays}-32B`;
@@ -217,12 +219,14 @@ export function markdownVerdicts(list: Verdict[]): string {
 
 const COLORS: Record<ServerName, string> = {
   wirechat: "#1f77b4",
+  baseline: "#9467bd",
   ncat: "#d62728",
   brief: "#2ca02c",
 };
 
 const LABELS: Record<ServerName, string> = {
   wirechat: "wirechat",
+  baseline: "wirechat (baseline)",
   ncat: "ncat --broker",
   brief: "brief's design (Python)",
 };
@@ -246,6 +250,10 @@ export function svgChart(rows: BenchRow[], title: string): string {
   const flood = rows.filter((r) =>
     r.mode === "flood" && r.keyboards === 1 && !r.tls && r.status === "ok" && r.deliveriesPerSec
   );
+  // The baseline's line only where the run measured one (--baseline).
+  const servers: ServerName[] = rows.some((r) => r.server === "baseline")
+    ? ["wirechat", "baseline", ...SERVER_NAMES.slice(1)]
+    : [...SERVER_NAMES];
   const sizes = [...new Set(flood.map((r) => r.textBytes))].sort((a, b) => a - b);
   const panelW = 360, panelH = 260, left = 70, top = 50, gap = 90;
   const width = Math.max(680, left + sizes.length * (panelW + gap) - gap + 30);
@@ -297,7 +305,7 @@ export function svgChart(rows: BenchRow[], title: string): string {
         }) rotate(-90)" text-anchor="middle">deliveries/s</text>`,
       );
     }
-    for (const server of SERVER_NAMES) {
+    for (const server of servers) {
       const points = flood
         .filter((r) => r.server === server && r.textBytes === size)
         .sort((a, b) => a.displays - b.displays)
@@ -314,8 +322,8 @@ export function svgChart(rows: BenchRow[], title: string): string {
       );
     }
   });
-  SERVER_NAMES.forEach((server, i) => {
-    const lx = left + i * 200, ly = height - 18;
+  servers.forEach((server, i) => {
+    const lx = left + i * (servers.length > 3 ? 160 : 200), ly = height - 18;
     parts.push(
       `<line x1="${lx}" x2="${lx + 24}" y1="${ly - 4}" y2="${ly - 4}" stroke="${
         COLORS[server]

@@ -66,13 +66,16 @@ function serverCommand(
   const cert = `${env.certDir}/server.crt`;
   const key = `${env.certDir}/server.key`;
   switch (server) {
-    case "wirechat": {
-      // The same permissions as `deno task server`, read from deno.json.
-      return programCommand("main_server.ts", [
+    case "wirechat":
+    case "baseline": {
+      // The same permissions as `deno task server`, read from deno.json; the baseline runs
+      // its own main_server.ts, in its own checkout (see runOne).
+      const script = server === "baseline" ? `${env.baselineDir}/main_server.ts` : "main_server.ts";
+      return programCommand(script, [
         ...["--host", HOST, "--port", String(port)],
         ...["--keyboard-rate", "0", "--log-level", "warn"],
         ...(tls ? ["--cert", cert, "--key", key] : []),
-      ]);
+      ], { permissions: taskFor("main_server.ts")?.flags });
     }
     case "ncat":
       return [
@@ -167,10 +170,12 @@ export async function runOne(
     files,
     serverCommand(server, port, s.tls, env, s.displays + s.keyboards),
   );
+  const wirechat = server === "wirechat" || server === "baseline";
   await using proc = new Child(server, command, {
     stdout: false,
     stderr: { keepAll: false },
-    env: server === "wirechat" ? taskFor("main_server.ts")?.env : {},
+    env: wirechat ? taskFor("main_server.ts")?.env : {},
+    cwd: server === "baseline" ? env.baselineDir : undefined,
   });
   try {
     await waitListening(proc, port, 10_000);

@@ -5,10 +5,13 @@
  * @module
  */
 
-/** The servers under test. */
-export type ServerName = "wirechat" | "ncat" | "brief";
+/**
+ * The servers under test. `baseline` is wirechat from another checkout (`--baseline DIR`),
+ * so that a change is measured side by side with the commit before it, in one run.
+ */
+export type ServerName = "wirechat" | "baseline" | "ncat" | "brief";
 
-/** Every server, in the order rows are printed. */
+/** Every server a run measures by default, in the order rows are printed. */
 export const SERVER_NAMES: readonly ServerName[] = ["wirechat", "ncat", "brief"];
 
 /**
