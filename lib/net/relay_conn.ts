@@ -20,6 +20,11 @@ export interface RelayConn {
   read(buffer: Uint8Array): Promise<number | null>;
   /** Writes some of `bytes`; resolves with how many the connection took. */
   write(bytes: Uint8Array): Promise<number>;
+  /**
+   * Where the connection can: writes all of `chunks`, in order, in as few system calls as
+   * it can, without joining them; resolves with their total length.
+   */
+  readonly writev?: (chunks: readonly Uint8Array[]) => Promise<number>;
   /** Ends the sending side in order (for TLS, a close_notify first), reading on. */
   closeWrite(): Promise<void>;
   /** Closes at once; throws BadResource if it is closed already. */

@@ -53,6 +53,12 @@ const JOIN_LIMIT = 64 * 1024;
 /** The part of a connection a display writer needs. */
 export interface Writable {
   write(bytes: Uint8Array): Promise<number>;
+  /**
+   * Writes all of the chunks, in order, without joining them (a native socket's writev),
+   * resolving with their total length. Where a connection has it, a display's queued runs go
+   * out without a copy of its own (see DisplayQueue's #flush).
+   */
+  readonly writev?: (chunks: readonly Uint8Array[]) => Promise<number>;
 }
 
 /** Called once when a display must go, with the reason for the log line. */
@@ -200,18 +206,20 @@ export class DisplayQueue {
   }
 
   /**
-   * The next write: the first queued run, joined with those after it up to
-   * {@linkcode JOIN_LIMIT} bytes (one write for many small runs; a bounded copy of its own).
+   * The next write: the first queued run, with those after it up to {@linkcode JOIN_LIMIT}
+   * bytes (one write for many small runs). Where the connection has `writev`, the runs go as
+   * they are; else they are joined into a bounded copy of its own.
    */
-  #takeChunk(): Uint8Array {
+  #takeChunk(): Uint8Array | Uint8Array[] {
     const queue = this.#queue;
     let count = 1;
     let size = queue[0].length;
     while (count < queue.length && size + queue[count].length <= JOIN_LIMIT) {
       size += queue[count++].length;
     }
+    if (count === 1) return queue.shift()!;
     const taken = queue.splice(0, count);
-    if (count === 1) return taken[0];
+    if (this.#conn.writev) return taken;
     this.#countOwn(size);
     return concatBytes(taken);
   }
@@ -236,16 +244,24 @@ export class DisplayQueue {
       this.#progressAt = Date.now();
       while (this.#queue.length > 0 && !this.#dropped) {
         const chunk = this.#takeChunk();
-        try {
-          let written = 0;
-          while (written < chunk.length) {
-            written += await this.#conn.write(chunk.subarray(written));
-            this.#progressAt = Date.now();
+        let length: number;
+        if (Array.isArray(chunk)) {
+          // Shared runs, written as they are (Writable.writev writes all of them).
+          length = await this.#conn.writev!(chunk);
+          this.#progressAt = Date.now();
+        } else {
+          length = chunk.length;
+          try {
+            let written = 0;
+            while (written < length) {
+              written += await this.#conn.write(chunk.subarray(written));
+              this.#progressAt = Date.now();
+            }
+          } finally {
+            this.#countOwn(0);
           }
-        } finally {
-          this.#countOwn(0);
         }
-        this.#backlog -= chunk.length;
+        this.#backlog -= length;
         this.#updateBehind();
       }
     } catch (error) {
