@@ -164,14 +164,11 @@ interface NativeTcpHandle {
   openFromRid(rid: number): number;
   readStart(): number;
   readStop(): number;
-  /** Node's stream-handle writes: 0 or a negative errno; completion as {@linkcode WriteRequest} says. */
-  writeBuffer?(req: WriteRequest, bytes: Uint8Array): number;
-  writev?(req: WriteRequest, chunks: readonly Uint8Array[], allBuffers: boolean): number;
 }
 
 /** Node's WriteWrap: the request a stream handle completes, unless it wrote at once. */
 interface WriteRequest {
-  handle: NativeTcpHandle;
+  handle: unknown;
   oncomplete: (status: number) => void;
 }
 
@@ -223,6 +220,47 @@ const nativeTcp: { TCP: NativeTcpClass; SOCKET: number } | undefined = (() => {
   }
 })();
 
+/** Writes bytes, or chunks in order, on a Node stream handle: see {@linkcode directWriter}. */
+export type DirectWriter = (data: Uint8Array | readonly Uint8Array[]) => Promise<void>;
+
+/** The part of a Node stream handle (TCP or TLS) a {@linkcode DirectWriter} uses. */
+interface StreamHandle {
+  writeBuffer(req: WriteRequest, bytes: Uint8Array): number;
+  writev(req: WriteRequest, chunks: readonly Uint8Array[], allBuffers: boolean): number;
+}
+
+/**
+ * A writer on a native stream handle itself (a socket's TCP handle, or the TLS handle node:tls
+ * puts on it), past node:net's Writable stream: what the stream adds per write (a Buffer, a
+ * request, a nextTick, its bookkeeping) cost about a third of the CPU of a 75-byte write, and
+ * each display's write in the fan-out loop delays every display after it. Chunks go in one
+ * writev, without being joined. The promise resolves once every byte has been written or taken
+ * into the handle's own queue, and rejects with `Deno.errors` classes ({@linkcode denoError}).
+ * The caller awaits each write before the next, and nothing else writes on the socket
+ * meanwhile. Undefined where `handle` or this Deno's binding lacks what it needs.
+ */
+export function directWriter(handle: unknown): DirectWriter | undefined {
+  const wrap = streamWrap;
+  const stream = handle as StreamHandle | null | undefined;
+  if (!wrap || typeof stream?.writeBuffer !== "function" || typeof stream.writev !== "function") {
+    return undefined;
+  }
+  return (data) =>
+    new Promise<void>((resolve, reject) => {
+      const req = new wrap.WriteWrap();
+      req.handle = handle;
+      req.oncomplete = (status: number) => {
+        if (status < 0) reject(denoError(errnoError(status)));
+        else resolve();
+      };
+      const status = Array.isArray(data)
+        ? stream.writev(req, data, true)
+        : stream.writeBuffer(req, data as Uint8Array);
+      if (status < 0) reject(denoError(errnoError(status)));
+      else if (wrap.state[wrap.lastWriteWasAsync] === 0) resolve();
+    });
+}
+
 /** Connections adopted and not yet closed, each holding a second descriptor. */
 let adopted = 0;
 
@@ -236,6 +274,7 @@ export class NativeSocket {
   private constructor(tcp: Deno.TcpConn, handle: NativeTcpHandle) {
     this.#tcp = tcp;
     this.#handle = handle;
+    this.writeDirect = directWriter(handle);
     this.socket = new net.Socket(
       { handle, readable: true, writable: true } as net.SocketConstructorOpts,
     );
@@ -243,40 +282,10 @@ export class NativeSocket {
   }
 
   /**
-   * Whether {@linkcode writeDirect} works here: the handle has Node's stream writes, and the
-   * binding their requests.
+   * Writes on the native handle itself (see {@linkcode directWriter}); undefined where this
+   * Deno's handle or binding lacks what that needs.
    */
-  get canWriteDirect(): boolean {
-    return streamWrap !== undefined && typeof this.#handle.writeBuffer === "function" &&
-      typeof this.#handle.writev === "function";
-  }
-
-  /**
-   * Writes `data` (or each of its chunks, in order, in one system call where they fit) on the
-   * native handle itself, past node:net's Writable stream: what the stream adds per write (a
-   * Buffer, a request, a nextTick, its bookkeeping) is a third of the CPU of a 75-byte write,
-   * and one display's write in the fan-out loop delays every display after it. Resolves once
-   * every byte has been written or handed to the handle's own queue; rejects with
-   * `Deno.errors` classes (see {@linkcode denoError}). Only where `canWriteDirect`; the caller
-   * awaits each write before the next, and nothing else writes on the socket meanwhile.
-   */
-  writeDirect(data: Uint8Array | readonly Uint8Array[]): Promise<void> {
-    const wrap = streamWrap!;
-    const handle = this.#handle;
-    return new Promise<void>((resolve, reject) => {
-      const req = new wrap.WriteWrap();
-      req.handle = handle;
-      req.oncomplete = (status: number) => {
-        if (status < 0) reject(denoError(errnoError(status)));
-        else resolve();
-      };
-      const status = Array.isArray(data)
-        ? handle.writev!(req, data, true)
-        : handle.writeBuffer!(req, data as Uint8Array);
-      if (status < 0) reject(denoError(errnoError(status)));
-      else if (wrap.state[wrap.lastWriteWasAsync] === 0) resolve();
-    });
-  }
+  readonly writeDirect: DirectWriter | undefined;
 
   /** Moves `tcp` onto a native socket; undefined, `tcp` untouched, where it cannot. */
   static adopt(tcp: Deno.TcpConn): NativeSocket | undefined {
@@ -431,7 +440,7 @@ export class NativeConn implements RelayConn {
     this.#tcp = tcp;
     this.#native = native;
     this.#inbox = new Inbox((on) => native.setReading(on));
-    this.#direct = native.canWriteDirect;
+    this.#direct = native.writeDirect;
     this.writev = this.#direct
       ? (chunks) => {
         if (this.#closed) {
@@ -485,14 +494,14 @@ export class NativeConn implements RelayConn {
   /**
    * Writes every chunk, in order, without joining them: one system call for a display's
    * queued runs, which every display shares, where a join would copy them once per display.
-   * Undefined where the handle cannot (see `NativeSocket.canWriteDirect`).
+   * Undefined where the handle cannot (see {@linkcode directWriter}).
    */
   readonly writev: ((chunks: readonly Uint8Array[]) => Promise<number>) | undefined;
 
-  #direct: boolean;
+  #direct: DirectWriter | undefined;
 
   #writeDirect(data: Uint8Array | readonly Uint8Array[], length: number): Promise<number> {
-    return this.#native.writeDirect(data).then(() => length, (error) => {
+    return this.#direct!(data).then(() => length, (error) => {
       throw this.#closed ? new Deno.errors.BadResource("the connection is closed") : error;
     });
   }
