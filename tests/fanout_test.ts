@@ -162,6 +162,54 @@ Deno.test({
   },
 });
 
+/** A manual writer that also takes several runs at once, as a native socket's writev does. */
+class ManualVectorWriter extends ManualWriter {
+  readonly vectors: (readonly Uint8Array[])[] = [];
+
+  readonly writev = (chunks: readonly Uint8Array[]): Promise<number> => {
+    this.vectors.push(chunks);
+    return this.write(concat(chunks));
+  };
+}
+
+const concat = (chunks: readonly Uint8Array[]) => {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const chunk of chunks) out.set(chunk, (at += chunk.length) - chunk.length);
+  return out;
+};
+
+Deno.test({
+  name:
+    "a display on a connection with writev writes its queued runs as they are, with no copy of its own",
+  permissions: "none",
+  async fn() {
+    const memory = new ClientMemory(0);
+    const fanout = new Fanout(memory);
+    const writer = new ManualVectorWriter();
+    const queue = new DisplayQueue(writer, false, LIMITS, () => {});
+    fanout.subscribe(queue);
+    const runs = [frame(1000), frame(500), frame(700)];
+    for (const run of runs) {
+      fanout.publish(run, false);
+      await settle();
+    }
+    writer.drain();
+    await settle();
+    assert.equal(writer.vectors.length, 1, "the two runs queued behind the first: one writev");
+    assert.equal(writer.vectors[0][0], runs[1], "the shared run itself, not a copy");
+    assert.equal(writer.vectors[0][1], runs[2]);
+    assert.equal(queue.ownBytes, 0);
+    assert.equal(memory.used, 0, "nothing of its own to count");
+    assert.equal(queue.backlog, 1200, "queued bytes count until the writev completes");
+    writer.drain();
+    await settle();
+    assert.equal(queue.backlog, 0);
+    assert.deepEqual(writer.written.map((w) => w.length), [1000, 1200]);
+    fanout.close();
+  },
+});
+
 Deno.test({
   name: "over the client memory budget, the biggest holders are dropped first",
   permissions: "none",

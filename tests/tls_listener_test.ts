@@ -10,6 +10,7 @@ import { generateCertificates } from "../tools/certificates.ts";
 import { TlsError } from "../lib/net/io_errors.ts";
 import {
   checkNativeSockets,
+  NativeConn,
   NativeSocket,
   type NodeError,
   tlsError,
@@ -65,6 +66,61 @@ Deno.test(
   "the server's start-up self-test finds native sockets working in this Deno",
   bounded(10_000, async () => {
     assert.equal(await checkNativeSockets(), undefined);
+  }),
+);
+
+Deno.test(
+  "a native display connection writes on its handle: chunks in order, whole, as one writev or one write each",
+  bounded(20_000, async () => {
+    using listener = Deno.listen({ hostname: HOST, port: 0 });
+    const client = await Deno.connect({ hostname: HOST, port: listener.addr.port });
+    const conn = NativeConn.adopt(await listener.accept());
+    assert.ok(conn, "no native socket");
+    try {
+      assert.ok(conn.writev, "this Deno's handle has no direct writes: displays copy every join");
+      // Large enough that the kernel cannot take them at once: the handle queues the rest.
+      const chunks = [payload(3 << 20, 1), payload(75, 2), payload(1 << 20, 3)];
+      const small = payload(300, 4);
+      const total = chunks.reduce((n, c) => n + c.length, 0) + small.length;
+      const reading = readAll(client, total);
+      assert.equal(await conn.writev(chunks), total - small.length);
+      assert.equal(await conn.write(small), small.length);
+      const got = await within(15_000, "every byte at the client", reading);
+      let at = 0;
+      for (const chunk of [...chunks, small]) {
+        assert.ok(got.subarray(at, at + chunk.length).every((b, i) => b === chunk[i]));
+        at += chunk.length;
+      }
+    } finally {
+      conn.close();
+      client.close();
+    }
+  }),
+);
+
+Deno.test(
+  "a direct write to a peer that has gone fails with a Deno error class, not a raw Node error",
+  bounded(10_000, async () => {
+    using listener = Deno.listen({ hostname: HOST, port: 0 });
+    const client = await Deno.connect({ hostname: HOST, port: listener.addr.port });
+    const conn = NativeConn.adopt(await listener.accept());
+    assert.ok(conn?.writev, "no native socket with direct writes");
+    try {
+      client.close();
+      let error: unknown;
+      // The first writes may still be taken by the kernel; the reset follows within a few.
+      for (let i = 0; i < 200 && error === undefined; i++) {
+        await conn.writev([payload(1000, i), payload(1000, i + 1)]).catch((e) => error = e);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      assert.ok(
+        error instanceof Deno.errors.BrokenPipe || error instanceof Deno.errors.ConnectionReset ||
+          error instanceof Deno.errors.BadResource,
+        `not a Deno error class: ${error}`,
+      );
+    } finally {
+      conn.close();
+    }
   }),
 );
 
