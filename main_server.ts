@@ -10,6 +10,7 @@ import {
   commandName,
   numberOption,
   type OptionSpec,
+  type OptionValues,
   parseProgramOptions,
   portOption,
   stringOption,
@@ -18,6 +19,7 @@ import { LOG_LEVELS, Logger, type LogLevel } from "./lib/cli/log.ts";
 import { checkNativeSockets, setNativeSockets } from "./lib/net/native_socket.ts";
 import { DEFAULT_RELAY_OPTIONS, type RelayOptions } from "./lib/server/relay.ts";
 import { type RelaySpec, ServerHost } from "./lib/server/host.ts";
+import type { WebSpec } from "./lib/server/web/web_server.ts";
 import { explainError, UsageError } from "./lib/cli/user_errors.ts";
 
 const d = DEFAULT_RELAY_OPTIONS;
@@ -29,6 +31,10 @@ Options:
   --host H               address to listen on (default 0.0.0.0, every interface)
   --port P               port to listen on (default 55200; 0 picks a free one)
   --cert FILE --key FILE serve TLS with this certificate and private key (PEM)
+  --web [HOST:]PORT      also serve the chat page and its WebSocket on PORT (HTTPS/WSS
+                         with the server's certificate); HOST defaults to --host
+  --web-origin ORIGINS   comma-separated Origins allowed besides the page's own,
+                         e.g. https://chat.example
   --random-every S       also send a random message to every display every S seconds
   --reference            run the course's four reference servers: random-message on
                          BASE, full on BASE+100, and their TLS twins on BASE+200, BASE+300
@@ -68,6 +74,8 @@ const SPEC: OptionSpec = {
   cert: { type: "string" },
   key: { type: "string" },
   "random-every": { type: "string" },
+  web: { type: "string" },
+  "web-origin": { type: "string" },
   reference: { type: "boolean" },
   "base-port": { type: "string" },
   certs: { type: "string" },
@@ -130,6 +138,7 @@ export function parseServerArgs(args: string[]): ServerConfig | "help" {
   const randomEvery = numberOption(values, "random-every", 0, 0, 86400);
   const reloadEvery = numberOption(values, "reload-certs", 0, 0, 86400);
   const nativeSockets = !values["no-native-sockets"];
+  const web = webOption(values, host);
   let cert = stringOption(values, "cert");
   let key = stringOption(values, "key");
   if (values.reference) {
@@ -160,6 +169,7 @@ export function parseServerArgs(args: string[]): ServerConfig | "help" {
           ],
         },
         {
+          web: web && { ...web, ...tls },
           endpoints: [
             { label: "full server", host, port: base + 100 },
             { label: "full TLS server", host, port: base + 300, ...tls },
@@ -181,8 +191,37 @@ export function parseServerArgs(args: string[]): ServerConfig | "help" {
     logLevel,
     reloadEvery,
     nativeSockets,
-    relays: [{ randomEvery, endpoints: [{ label, host, port, certFile: cert, keyFile: key }] }],
+    relays: [{
+      randomEvery,
+      web: web && { ...web, certFile: cert, keyFile: key },
+      endpoints: [{ label, host, port, certFile: cert, keyFile: key }],
+    }],
   };
+}
+
+/** Reads --web [HOST:]PORT and --web-origin; undefined when the web chat is off. */
+function webOption(values: OptionValues, defaultHost: string): WebSpec | undefined {
+  const raw = stringOption(values, "web");
+  const origins = (stringOption(values, "web-origin") ?? "").split(",").map((o) => o.trim())
+    .filter((o) => o !== "");
+  if (raw === undefined) {
+    if (origins.length > 0) throw new UsageError("--web-origin only goes with --web.");
+    return undefined;
+  }
+  for (const origin of origins) {
+    if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw new UsageError(
+        `--web-origin takes origins like https://chat.example (scheme and host), not "${origin}".`,
+      );
+    }
+  }
+  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(raw) ?? /^()()(\d+)$/.exec(raw);
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || !Number.isInteger(port) || port > 65535) {
+    throw new UsageError(`--web takes [HOST:]PORT, e.g. 8080 or 127.0.0.1:8080, not "${raw}".`);
+  }
+  const host = match[1] || match[2] || defaultHost;
+  return { host, port, origins };
 }
 
 /** Watches the certificate files' modification times and reloads when they change. */

@@ -12,6 +12,7 @@ import { ConnectionCount, Relay, type RelayOptions } from "./relay.ts";
 import { NodeTlsListener } from "../net/tls_listener.ts";
 import { formatAddress, type KeyPair, listen, readKeyPair } from "../net/transport.ts";
 import { explainError, UsageError } from "../cli/user_errors.ts";
+import { WebEndpoint, type WebSpec } from "./web/web_server.ts";
 
 /** Where one listener goes and what it serves. */
 export interface EndpointSpec {
@@ -126,12 +127,15 @@ export interface RelaySpec {
   endpoints: EndpointSpec[];
   /** Seconds between random messages; 0 or absent for none. */
   randomEvery?: number;
+  /** The web chat's listener (--web), if asked for. */
+  web?: WebSpec;
 }
 
 /** Everything a server process runs. */
 export class ServerHost {
   readonly relays: Relay[] = [];
   readonly endpoints: Endpoint[] = [];
+  readonly webEndpoints: WebEndpoint[] = [];
   #stops: (() => void)[] = [];
   #reloading = Promise.resolve();
 
@@ -170,6 +174,15 @@ export class ServerHost {
         host.#stops.push(startRandomMessages(spec.randomEvery, (f) => relay.broadcast(f)));
       }
     });
+    // The web listeners join their relays' buses, so they open once the relays exist.
+    try {
+      for (const [i, spec] of specs.entries()) {
+        if (spec.web) host.webEndpoints.push(await WebEndpoint.open(spec.web, host.relays[i], log));
+      }
+    } catch (error) {
+      await host.close();
+      throw error;
+    }
     return host;
   }
 
@@ -177,12 +190,14 @@ export class ServerHost {
   reload(): Promise<void> {
     this.#reloading = this.#reloading.then(async () => {
       for (const endpoint of this.endpoints) await endpoint.reload();
+      for (const endpoint of this.webEndpoints) await endpoint.reload();
     });
     return this.#reloading;
   }
 
   async close(): Promise<void> {
     for (const stop of this.#stops) stop();
+    await Promise.all(this.webEndpoints.map((endpoint) => endpoint.close()));
     await Promise.all(this.relays.map((relay) => relay.close()));
   }
 }

@@ -351,41 +351,75 @@ export class Relay {
     }
   }
 
-  #admit(conn: RelayConn): void {
-    const client = new Client(conn, this.#count.memory, (gone) => this.#forget(gone));
+  /** The client memory budget this relay counts in (shared like the connection count). */
+  get memory(): ClientMemory {
+    return this.#count.memory;
+  }
+
+  /**
+   * Counts a connection the relay does not read itself (a browser's WebSocket, see
+   * lib/server/web/gateway.ts) in the same connection limits and memory budget as its own.
+   * Returns the refusal (already logged, at most once a second), or the function that
+   * uncounts it when it ends.
+   */
+  admitExternal(peer: string, address: string, holder: MemoryHolder): string | (() => void) {
+    const refusal = this.#refusal(peer, address);
+    if (refusal) return refusal;
+    this.#count.memory.add(holder);
+    this.#count.total++;
+    this.#count.perAddress.set(address, (this.#count.perAddress.get(address) ?? 0) + 1);
+    let counted = true;
+    return () => {
+      if (!counted) return;
+      counted = false;
+      this.#uncount(address, holder);
+    };
+  }
+
+  /** Why a new connection from `address` is refused (logged), or "" when it may come in. */
+  #refusal(peer: string, address: string): string {
     const { maxConnections, maxPerAddress } = this.options;
-    const fromAddress = this.#count.perAddress.get(client.address) ?? 0;
+    const fromAddress = this.#count.perAddress.get(address) ?? 0;
     let refusal = "";
     if (maxConnections > 0 && this.#count.total >= maxConnections) {
       refusal = `connection limit ${maxConnections} reached`;
     } else if (maxPerAddress > 0 && fromAddress >= maxPerAddress) {
-      refusal = `per-address limit ${maxPerAddress} reached for ${client.address}`;
+      refusal = `per-address limit ${maxPerAddress} reached for ${address}`;
     }
-    if (refusal) {
-      closeQuietly(conn);
-      const now = Date.now();
-      if (now - this.#lastLimitLog >= 1000) {
-        this.#lastLimitLog = now;
-        this.#log.warn(`${client.peer} refused: ${refusal}`);
-      }
-      return;
+    const now = Date.now();
+    if (refusal && now - this.#lastLimitLog >= 1000) {
+      this.#lastLimitLog = now;
+      this.#log.warn(`${peer} refused: ${refusal}`);
     }
+    return refusal;
+  }
+
+  #admit(conn: RelayConn): void {
+    const client = new Client(conn, this.#count.memory, (gone) => this.#forget(gone));
+    if (this.#refusal(client.peer, client.address)) return closeQuietly(conn);
     this.#clients.add(client);
     client.evict = (reason) => this.#end(client, "dropped", reason);
     this.#count.memory.add(client);
     this.#count.total++;
-    this.#count.perAddress.set(client.address, fromAddress + 1);
+    this.#count.perAddress.set(
+      client.address,
+      (this.#count.perAddress.get(client.address) ?? 0) + 1,
+    );
     this.#log.info(`${client.peer} connected${conn.secure ? " (TLS)" : ""}`);
     this.#track(this.#handle(client));
   }
 
   #forget(client: Client): void {
     this.#clients.delete(client);
-    this.#count.memory.delete(client);
+    this.#uncount(client.address, client);
+  }
+
+  #uncount(address: string, holder: MemoryHolder): void {
+    this.#count.memory.delete(holder);
     this.#count.total--;
-    const left = (this.#count.perAddress.get(client.address) ?? 1) - 1;
-    if (left > 0) this.#count.perAddress.set(client.address, left);
-    else this.#count.perAddress.delete(client.address);
+    const left = (this.#count.perAddress.get(address) ?? 1) - 1;
+    if (left > 0) this.#count.perAddress.set(address, left);
+    else this.#count.perAddress.delete(address);
   }
 
   /** Ends a client with exactly one log line: a disconnect, or a drop with its reason. */
