@@ -107,3 +107,23 @@ Deno.test("tools/ never imports tests/: what tests and tools share lives in tool
   assert.ok(count > 30, `only ${count} files found under tools/`);
   assert.deepEqual(wrong, []);
 });
+
+Deno.test("web/ (the page) imports only web/ and lib/protocol/", async () => {
+  const WEB = fileURLToPath(new URL("../web/", import.meta.url));
+  const wrong: string[] = [];
+  let count = 0;
+  for await (const entry of Deno.readDir(WEB)) {
+    if (!entry.name.endsWith(".ts")) continue;
+    count++;
+    for (const spec of imports(await Deno.readTextFile(join(WEB, entry.name)))) {
+      const into = relative(WEB, join(WEB, spec));
+      if (
+        !spec.startsWith(".") || (into.startsWith("..") && !into.startsWith("../lib/protocol/"))
+      ) {
+        wrong.push(`web/${entry.name} imports ${spec}`);
+      }
+    }
+  }
+  assert.ok(count >= 2, `only ${count} files found under web/`);
+  assert.deepEqual(wrong, []);
+});

@@ -40,7 +40,9 @@ Deno.test(
       assert.equal(response.status, 200, path);
     }
     // Raw requests, so that no client library normalises the path first.
-    for (const target of ["/../deno.json", "/%2e%2e/deno.json", "/web/", "/app.ts", "//etc/passwd"]) {
+    for (
+      const target of ["/../deno.json", "/%2e%2e/deno.json", "/web/", "/app.ts", "//etc/passwd"]
+    ) {
       assert.match(await rawRequest(webPort(server), `GET ${target} HTTP/1.1`), /^HTTP\/1.1 404/);
     }
     const post = await fetch(`${base}/`, { method: "POST", body: "x" });
@@ -56,7 +58,10 @@ Deno.test(
 async function rawRequest(port: number, line: string): Promise<string> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   try {
-    await writeAll(conn, new TextEncoder().encode(`${line}\r\nHost: x\r\nConnection: close\r\n\r\n`));
+    await writeAll(
+      conn,
+      new TextEncoder().encode(`${line}\r\nHost: x\r\nConnection: close\r\n\r\n`),
+    );
     const buffer = new Uint8Array(4096);
     const n = await conn.read(buffer);
     return new TextDecoder().decode(buffer.subarray(0, n ?? 0));
@@ -89,7 +94,11 @@ Deno.test(
   "browsers and terminal clients share one numbered order; a browser that resumes gets what it missed, once",
   bounded(30_000, async () => {
     await using server = await webServer();
-    await using display = await RawClient.open(server, { port: server.port, tls: false }, "display");
+    await using display = await RawClient.open(
+      server,
+      { port: server.port, tls: false },
+      "display",
+    );
     await using keyboard = await RawClient.identified(server, server.port, "keyboard");
     const first = await WebClient.open(wsUrl(server));
     await using second = await WebClient.open(wsUrl(server));
@@ -203,7 +212,11 @@ Deno.test(
   "browsers count in --max-connections with the TCP clients; a silent one is dropped after --identify-timeout",
   bounded(30_000, async () => {
     await using server = await webServer(["--max-connections", "2", "--identify-timeout", "1"]);
-    await using display = await RawClient.open(server, { port: server.port, tls: false }, "display");
+    await using _display = await RawClient.open(
+      server,
+      { port: server.port, tls: false },
+      "display",
+    );
     const silent = new WebClient(wsUrl(server));
     await silent.opened;
     const third = new WebClient(wsUrl(server));

@@ -6,8 +6,6 @@
  * @module
  */
 
-/// <reference lib="dom" />
-
 import { decodeFrameBody, encodeFrame, type Message } from "../lib/protocol/frame.ts";
 import { localTimestamp } from "../lib/protocol/time.ts";
 import {
@@ -26,20 +24,23 @@ import {
   shortTime,
   shownText,
 } from "./chat_format.ts";
+import type { PageDocument, PageElement } from "./page_dom.ts";
+
+declare const document: PageDocument;
 
 const NAME_KEY = "wirechat.name";
 /** Pixels from the bottom that still count as "at the bottom". */
 const BOTTOM_SLACK = 24;
 
-const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
-const log = $<HTMLOListElement>("log");
-const status = $<HTMLParagraphElement>("status");
-const unseenButton = $<HTMLButtonElement>("unseen");
-const nameForm = $<HTMLFormElement>("name-form");
-const nameInput = $<HTMLInputElement>("name");
-const sendForm = $<HTMLFormElement>("send-form");
-const textInput = $<HTMLInputElement>("text");
-const me = $<HTMLParagraphElement>("me");
+const $ = (id: string) => document.getElementById(id) as PageElement;
+const log = $("log");
+const status = $("status");
+const unseenButton = $("unseen");
+const nameForm = $("name-form");
+const nameInput = $("name");
+const sendForm = $("send-form");
+const textInput = $("text");
+const me = $("me");
 
 let username = localStorage.getItem(NAME_KEY) ?? "";
 let socket: WebSocket | undefined;

@@ -5,6 +5,11 @@
  * @module
  */
 
+// Code run inside the page by puppeteer sees the browser's globals; these name them for the
+// type checker, which checks the repository as one Deno program (no "dom" lib).
+// deno-lint-ignore no-explicit-any
+declare const document: any;
+
 import puppeteer, { type Browser, type BrowserContext, type Page } from "puppeteer-core";
 
 export type { Browser, BrowserContext, Page };
@@ -34,6 +39,8 @@ export class Chromium implements AsyncDisposable {
       // Chromium's sandbox needs user namespaces that a container's root does not have.
       args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions"],
       timeout: PAGE_WAIT_MS,
+      // Chromium gets an environment of its own: the test's is not read (least privilege).
+      env: { HOME: profile },
     });
     return new Chromium(browser, profile);
   }
@@ -77,10 +84,13 @@ export async function shown(page: Page, count: number): Promise<string[]> {
     {},
     count,
   );
-  return await page.$$eval("#log .msg", (items) =>
-    items.map((item) =>
-      `${item.querySelector(".name")!.textContent}|${item.querySelector(".text")!.textContent}`
-    ));
+  return await page.$$eval(
+    "#log .msg",
+    (items) =>
+      items.map((item) =>
+        `${item.querySelector(".name")!.textContent}|${item.querySelector(".text")!.textContent}`
+      ),
+  );
 }
 
 /** Waits until the page's connection state is `state` (body[data-state]). */
