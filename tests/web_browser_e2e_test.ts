@@ -123,7 +123,7 @@ Deno.test(
 );
 
 Deno.test(
-  "on a 375-pixel-wide screen the page fits, and the name prompt is remembered",
+  "on a 375-pixel-wide screen the page fits, in light and dark mode, and the name prompt is remembered",
   bounded(BROWSER_TEST_MS, async () => {
     await using server = await webServer();
     await using chromium = await Chromium.launch();
@@ -137,6 +137,12 @@ Deno.test(
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 375, `the page is ${width}px wide`);
     await page.screenshot({ path: `${SHOTS}/chat-375.png` });
+    const background = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const light = await background();
+    await page.emulateMediaFeatures([{ name: "prefers-color-scheme", value: "dark" }]);
+    assert.notEqual(await background(), light, "dark mode has its own colours");
+    await page.screenshot({ path: `${SHOTS}/chat-375-dark.png` });
+    await page.emulateMediaFeatures([]);
     // A reload asks no name again.
     await page.reload();
     await page.waitForSelector("#text", { visible: true });

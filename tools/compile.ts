@@ -149,7 +149,17 @@ export async function main(args: string[]): Promise<number> {
       const output = `${dir}/wirechat-${program}${suffix}`;
       console.error(`compiling ${output}`);
       const result = await new Deno.Command(Deno.execPath(), {
-        args: ["compile", ...flags, "--target", target, "--output", output, entry],
+        // The server serves the web chat's page from web/ (lib/server/web/web_server.ts).
+        args: [
+          "compile",
+          ...flags,
+          ...(program === "server" ? ["--include", "web"] : []),
+          "--target",
+          target,
+          "--output",
+          output,
+          entry,
+        ],
         env: { NO_COLOR: "1" },
         stdout: "piped",
         stderr: "piped",

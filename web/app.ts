@@ -1,5 +1,5 @@
 /**
- * The chat page: connects to the gateway (PROTOCOL.md §8), shows every message as text in the
+ * The chat page: connects to the gateway (PROTOCOL.md §11), shows every message as text in the
  * one global order, and keeps what the user types while offline. Bundled into app.js
  * (`deno task bundle-web`; tests/web_bundle_test.ts checks the committed bundle is current).
  *

@@ -1,5 +1,5 @@
 /**
- * The WebSocket sub-protocol's pure parts (PROTOCOL.md §8), shared by the server's gateway and
+ * The WebSocket sub-protocol's pure parts (PROTOCOL.md §11), shared by the server's gateway and
  * the browser page: the numbered records the server sends, the hello and welcome texts, and the
  * frame fingerprint a browser resumes from after a server restart. No I/O, no Deno.
  *

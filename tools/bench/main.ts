@@ -27,6 +27,7 @@ import {
 } from "./report.ts";
 import { type BenchRow, SERVER_NAMES, type ServerName } from "./types.ts";
 import { runTool } from "../../lib/cli/args.ts";
+import { runWebRows, webReport } from "./web_rows.ts";
 
 const USAGE = `Usage: deno task bench [options]
 
@@ -37,6 +38,7 @@ const USAGE = `Usage: deno task bench [options]
   --out DIR        where results go (default bench-results)
   --baseline DIR   also measure wirechat from another checkout (an earlier commit, e.g. a
                    git worktree), as server "baseline", interleaved with this one
+  --no-web         leave out the web rows (WebSocket receivers, wirechat --web vs Node's ws)
   --no-record      do not update BENCHMARKS.md and tools/bench/chart.svg (a full run does)
   --help           show this help
 `;
@@ -53,6 +55,7 @@ export async function main(argv: string[]): Promise<number> {
       out: { type: "string" },
       baseline: { type: "string" },
       "no-record": { type: "boolean" },
+      "no-web": { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -82,6 +85,8 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   const list = scenarios(kind).filter((s) => !values.only || s.id.includes(values.only));
+  const withWeb = kind !== "smoke" && !values["no-web"] &&
+    (!values.only || "web".includes(values.only));
   const out = values.out ?? "bench-results";
   const record = kind === "full" && !values.only && !values.servers && !values["no-record"];
   await Deno.mkdir(out, { recursive: true });
@@ -144,6 +149,19 @@ export async function main(argv: string[]): Promise<number> {
       `# ${v.met === null ? "n/a " : v.met ? "MET " : "MISS"} ${v.target}: ${v.measured}`,
     );
   }
+  let web: string[] = [];
+  if (withWeb) {
+    console.log("\n# web rows: 1 sender x N WebSocket receivers, wirechat --web vs Node's ws");
+    const webRows = await runWebRows(kind === "quick");
+    const tcp = rows.find((r) =>
+      r.server === "wirechat" && r.scenario === "flood-1x100-32B" && r.status === "ok"
+    );
+    web = typeof webRows === "string"
+      ? [`Web rows skipped: ${webRows}.`]
+      : webReport(webRows, tcp?.deliveriesPerSec ?? undefined);
+    for (const line of web.filter((l) => l.startsWith("- "))) console.log(`# ${line.slice(2)}`);
+    await Deno.writeTextFile(`${out}/web.md`, web.join("\n") + "\n");
+  }
   const title = `wirechat vs ncat --broker vs the brief's design: flood fan-out (${kind} run)`;
   const chart = svgChart(rows, title);
   const table = markdownTable(rows);
@@ -165,6 +183,7 @@ export async function main(argv: string[]): Promise<number> {
       table,
       "",
       "![deliveries/s against displays, one line per server](tools/bench/chart.svg)",
+      ...(web.length > 0 ? ["", "### Web rows (issue 13)", "", ...web] : []),
     ].join("\n");
     await recordRun(section, chart);
     console.log("# recorded in BENCHMARKS.md and tools/bench/chart.svg");

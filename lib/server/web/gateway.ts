@@ -4,7 +4,7 @@
  * in the one global order; the numbered records go through the gateway's own fan-out to each
  * browser's bounded queue (the same DisplayQueue, limits and eviction as a TCP display). A
  * browser's frames go through the same KeyboardSession as a keyboard's and are published on
- * the bus. The sub-protocol is PROTOCOL.md §8.
+ * the bus. The sub-protocol is PROTOCOL.md §11.
  *
  * **Resume.** The gateway keeps the last {@linkcode KEEP} records. A browser that comes back
  * in the same epoch gets every record after the last one it saw; after a restart (a new epoch)
