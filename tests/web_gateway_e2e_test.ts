@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { ServerProcess } from "./helpers/processes.ts";
+import { CertificateDir, ServerProcess } from "./helpers/processes.ts";
 import { frameOf, RawClient } from "./helpers/raw_client.ts";
 import { message, WebClient } from "./helpers/web_client.ts";
 import { bounded } from "../tools/harness/wait.ts";
@@ -229,5 +229,19 @@ Deno.test(
     // Its place is free again.
     await using next = await WebClient.open(wsUrl(server));
     assert.ok(next.welcome);
+  }),
+);
+
+Deno.test(
+  "with a certificate the page is served over HTTPS with it, and plain HTTP is not answered",
+  bounded(30_000, async () => {
+    await using certs = await CertificateDir.create();
+    await using server = await webServer(certs.serverArgs);
+    assert.equal(server.endpoints.find((e) => e.label === "web chat")?.tls, true);
+    using client = Deno.createHttpClient({ caCerts: [certs.caCert] });
+    const page = await fetch(`https://localhost:${webPort(server)}/`, { client });
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /wirechat/);
+    await assert.rejects(fetch(`http://127.0.0.1:${webPort(server)}/`).then((r) => r.text()));
   }),
 );

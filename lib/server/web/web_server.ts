@@ -118,9 +118,10 @@ export class WebEndpoint {
 
   /**
    * Loads the certificate again: the listener closes and opens again on the same port with it
-   * (Deno.serve cannot swap a certificate, and sharing the port needs an unstable flag);
-   * WebSockets already upgraded carry on, and a browser refused meanwhile reconnects. A pair
-   * that cannot be used keeps the old one serving. Never throws: the outcome is logged.
+   * (Deno.serve cannot swap a certificate, and sharing the port needs an unstable flag). Its
+   * shutdown closes the open WebSockets too: the pages reconnect at once and resume (nothing
+   * is missed, nothing typed is lost). A pair that cannot be used keeps the old one serving.
+   * Never throws: the outcome is logged.
    */
   async reload(): Promise<void> {
     if (!this.tls) return;
