@@ -10,6 +10,7 @@
 
 import { ServerProcess } from "../harness/server_process.ts";
 import { commandWorks } from "./machine.ts";
+import { denoPath } from "../harness/deno_tasks.ts";
 
 /** What one generator run reports. */
 interface WsLoad {
@@ -98,7 +99,7 @@ async function generate(
     mode,
     ...(gateway ? ["--gateway"] : []),
   ];
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+  const { code, stdout, stderr } = await new Deno.Command(denoPath(), {
     args,
     stdout: "piped",
     stderr: "piped",
