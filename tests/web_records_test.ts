@@ -7,6 +7,8 @@ import {
   parseHello,
 } from "../lib/protocol/web_records.ts";
 import { backoffMs, colourIndex, fullTime, oneLine, shortTime } from "../web/chat_format.ts";
+import { nameColor } from "../lib/client/chat/state.ts";
+import { PALETTE } from "../lib/client/chat/render.ts";
 
 const jason = encodeFrame({
   username: "Jason",
@@ -68,7 +70,10 @@ Deno.test("parseHello() takes a hello with or without a resume point, and nothin
 Deno.test("the page's colours, times, lines and backoff", { permissions: "none" }, () => {
   assert.equal(colourIndex("alice"), colourIndex("alice"));
   const used = new Set(Array.from({ length: 200 }, (_, i) => colourIndex(`user${i}`)));
-  assert.equal(used.size, 12, "names spread over the whole palette");
+  assert.equal(used.size, 14, "names spread over the whole palette");
+  for (const name of ["alice", "bob", "tty", "Jason", "名前"]) {
+    assert.equal(colourIndex(name), nameColor(name, PALETTE.length), `the terminal's for ${name}`);
+  }
   const time = { year: 2024, month: 1, day: 2, hour: 3, minute: 4, second: 5 };
   assert.equal(shortTime(time), "03:04");
   assert.equal(fullTime(time), "2024-01-02 03:04:05");

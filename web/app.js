@@ -201,7 +201,7 @@ function neutralizeControls(text) {
 }
 
 // web/chat_format.ts
-var PALETTE_SIZE = 12;
+var PALETTE_SIZE = 14;
 function colourIndex(username2) {
   let hash = 2166136261;
   for (let i = 0; i < username2.length; i++) {

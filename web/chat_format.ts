@@ -8,10 +8,16 @@
 import type { Timestamp } from "../lib/protocol/frame.ts";
 import { neutralizeControls } from "../lib/protocol/sanitize.ts";
 
-/** Colours in style.css (.c0 to .c11), each readable in light and dark mode. */
-export const PALETTE_SIZE = 12;
+/**
+ * Colours in style.css (.c0 to .c13): the terminal chat's 14 hues in its order, so that the
+ * same hash gives a name the same colour in the browser and in the terminal.
+ */
+export const PALETTE_SIZE = 14;
 
-/** A stable colour for a username: FNV-1a over its UTF-16 code units, into the palette. */
+/**
+ * A stable colour for a username: FNV-1a over its UTF-16 code units, into the palette (the
+ * terminal chat's nameColor, lib/client/chat/state.ts, which the page may not import).
+ */
 export function colourIndex(username: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < username.length; i++) {
