@@ -9,10 +9,57 @@
 // type checker, which checks the repository as one Deno program (no "dom" lib).
 // deno-lint-ignore no-explicit-any
 declare const document: any;
+/** A node inside the page, as puppeteer's callbacks see it (browser types are not checked). */
+// deno-lint-ignore no-explicit-any
+type PageNode = any;
 
-import puppeteer, { type Browser, type BrowserContext, type Page } from "puppeteer-core";
+/**
+ * puppeteer-core, loaded by a specifier no type check or `deno task` sees, so that it lives in
+ * a lock file of its own (tests/browser.lock, which the test task names): `deno task` fetches
+ * every package of deno.json's imports before any task, and a display must start with nothing
+ * to download (as tools/lint_workflows.ts does with its validator).
+ */
+const PUPPETEER = "npm:puppeteer-core@25.16.0";
 
-export type { Browser, BrowserContext, Page };
+/** The part of puppeteer's Page the tests use. */
+export interface Page {
+  setDefaultTimeout(ms: number): void;
+  setViewport(
+    viewport: { width: number; height: number; deviceScaleFactor?: number },
+  ): Promise<void>;
+  goto(url: string): Promise<unknown>;
+  reload(): Promise<unknown>;
+  waitForSelector(selector: string, options?: { visible?: boolean }): Promise<unknown>;
+  type(selector: string, text: string): Promise<void>;
+  focus(selector: string): Promise<void>;
+  click(selector: string): Promise<void>;
+  keyboard: { type(text: string): Promise<void>; press(key: string): Promise<void> };
+  waitForFunction<A extends unknown[]>(
+    fn: (...args: A) => boolean,
+    options: Record<string, never>,
+    ...args: A
+  ): Promise<unknown>;
+  waitForFunction(fn: () => boolean): Promise<unknown>;
+  evaluate<R>(fn: () => R): Promise<R>;
+  $eval<R>(selector: string, fn: (element: PageNode) => R): Promise<R>;
+  $$eval<R>(selector: string, fn: (elements: PageNode[]) => R): Promise<R>;
+  screenshot(options: { path: string }): Promise<unknown>;
+  emulateMediaFeatures(features: { name: string; value: string }[]): Promise<void>;
+  on(event: "dialog", handler: (dialog: { dismiss(): Promise<void> }) => void): void;
+}
+
+interface BrowserContext {
+  newPage(): Promise<Page>;
+}
+
+interface Browser {
+  createBrowserContext(): Promise<BrowserContext>;
+  close(): Promise<void>;
+}
+
+interface Puppeteer {
+  launch(options: Record<string, unknown>): Promise<Browser>;
+}
 
 /** Where Debian installs it (.ci/run installs the package when it is missing). */
 export const CHROMIUM = "/usr/bin/chromium";
@@ -32,6 +79,7 @@ export class Chromium implements AsyncDisposable {
 
   static async launch(): Promise<Chromium> {
     const profile = await Deno.makeTempDir({ prefix: "wirechat-chromium-" });
+    const puppeteer: Puppeteer = (await import(PUPPETEER)).default;
     const browser = await puppeteer.launch({
       executablePath: CHROMIUM,
       headless: true,
