@@ -8,6 +8,7 @@
 import { versionText } from "./lib/cli/version.ts";
 import {
   commandName,
+  durationOption,
   numberOption,
   type OptionSpec,
   type OptionValues,
@@ -21,6 +22,9 @@ import { DEFAULT_RELAY_OPTIONS, type RelayOptions } from "./lib/server/relay.ts"
 import { type RelaySpec, ServerHost } from "./lib/server/host.ts";
 import type { WebSpec } from "./lib/server/web/web_server.ts";
 import { explainError, UsageError } from "./lib/cli/user_errors.ts";
+import type { HistoryStore } from "./lib/server/history/store.ts";
+import { RingStore } from "./lib/server/history/ring.ts";
+import { type HistorySync, SqliteStore } from "./lib/server/history/sqlite_store.ts";
 
 const d = DEFAULT_RELAY_OPTIONS;
 const USAGE = `Usage: ${commandName("server")} [options]
@@ -60,6 +64,15 @@ Options:
   --identify-timeout S   seconds a client has to send its identify code (default ${d.identifyTimeout})
   --frame-timeout S      seconds a started frame has to complete (default ${d.frameTimeout})
   --handshake-timeout S  seconds a TLS client has to finish its handshake (default ${d.handshakeTimeout})
+  --history N            send every display that connects the last N messages first, then
+                         the live ones (default 0: off; with --history-db, default 100)
+  --history-db FILE      keep the history in this SQLite database, across restarts; every
+                         message is committed before any display is sent it. The server's
+                         deno task may write only under history/ (e.g. history/chat.db)
+  --history-sync MODE    normal (default: a commit survives the server being killed, not
+                         always a power loss) or full (survives a power loss; slower)
+  --history-max-age AGE  prune messages older than AGE, e.g. 7d, 12h (default: keep)
+  --history-max-rows N   keep at most N messages in the database (default 0: no limit)
   --no-keepalive         do not enable TCP keepalive on connections
   --no-native-sockets    keep every connection on Deno's own sockets (the slower fallback
                          path; for comparison, or if a Deno release breaks the fast one)
@@ -92,6 +105,11 @@ const SPEC: OptionSpec = {
   "identify-timeout": { type: "string" },
   "frame-timeout": { type: "string" },
   "handshake-timeout": { type: "string" },
+  history: { type: "string" },
+  "history-db": { type: "string" },
+  "history-sync": { type: "string" },
+  "history-max-age": { type: "string" },
+  "history-max-rows": { type: "string" },
   "no-keepalive": { type: "boolean" },
   "no-native-sockets": { type: "boolean" },
   "log-level": { type: "string" },
@@ -106,6 +124,65 @@ export interface ServerConfig {
   reloadEvery: number;
   /** Whether connections may move onto native sockets (lib/net/native_socket.ts). */
   nativeSockets: boolean;
+  /** The history to keep, if any (off by default, in --reference mode too). */
+  history?: HistoryConfig;
+}
+
+/** What --history and its companions asked for. */
+export interface HistoryConfig {
+  /** Messages replayed to a display that connects. */
+  count: number;
+  /** The SQLite database; in memory only without it. */
+  db?: string;
+  sync: HistorySync;
+  /** 0: no limit. */
+  maxAgeMs: number;
+  /** 0: no limit. */
+  maxRows: number;
+}
+
+/** Reads --history and its companions; undefined when history is off. */
+function historyConfig(values: OptionValues): HistoryConfig | undefined {
+  const db = stringOption(values, "history-db");
+  const count = numberOption(values, "history", db ? 100 : 0, 0, 10_000_000);
+  if (!Number.isInteger(count)) throw new UsageError("--history must be a whole number.");
+  const sync = stringOption(values, "history-sync", "normal");
+  if (sync !== "normal" && sync !== "full") {
+    throw new UsageError(`--history-sync must be normal or full, not "${sync}".`);
+  }
+  for (const name of ["history-sync", "history-max-rows"]) {
+    if (values[name] !== undefined && !db) {
+      throw new UsageError(`--${name} only goes with --history-db.`);
+    }
+  }
+  if (values["history-max-age"] !== undefined && count === 0 && !db) {
+    throw new UsageError("--history-max-age only goes with --history or --history-db.");
+  }
+  if (count === 0 && !db) return undefined;
+  return {
+    count,
+    db,
+    sync,
+    maxAgeMs: durationOption(values, "history-max-age", 0),
+    maxRows: numberOption(values, "history-max-rows", 0, 0),
+  };
+}
+
+/** Opens the history store the configuration asks for; throws with one sentence. */
+export function openHistory(config: HistoryConfig, log: Logger): HistoryStore {
+  if (!config.db) {
+    log.info(`history: the last ${config.count} messages, in memory`);
+    return new RingStore(config.count, { maxAgeMs: config.maxAgeMs });
+  }
+  const store = SqliteStore.open(config.db, {
+    replayCount: config.count,
+    maxAgeMs: config.maxAgeMs,
+    maxRows: config.maxRows,
+    sync: config.sync,
+    log,
+  });
+  log.info(`history: ${store.description}`);
+  return store;
 }
 
 /** Parses the command line into a configuration, or throws a UsageError. */
@@ -139,6 +216,7 @@ export function parseServerArgs(args: string[]): ServerConfig | "help" {
   const reloadEvery = numberOption(values, "reload-certs", 0, 0, 86400);
   const nativeSockets = !values["no-native-sockets"];
   const web = webOption(values, host);
+  const history = historyConfig(values);
   let cert = stringOption(values, "cert");
   let key = stringOption(values, "key");
   if (values.reference) {
@@ -160,6 +238,7 @@ export function parseServerArgs(args: string[]): ServerConfig | "help" {
       logLevel,
       reloadEvery,
       nativeSockets,
+      history,
       relays: [
         {
           randomEvery: numberOption(values, "random-every", 2, 0.001, 86400),
@@ -170,6 +249,8 @@ export function parseServerArgs(args: string[]): ServerConfig | "help" {
         },
         {
           web: web && { ...web, ...tls },
+          // The course's full servers are the chat room; the random messages are not history.
+          history: history !== undefined,
           endpoints: [
             { label: "full server", host, port: base + 100 },
             { label: "full TLS server", host, port: base + 300, ...tls },
@@ -191,9 +272,11 @@ export function parseServerArgs(args: string[]): ServerConfig | "help" {
     logLevel,
     reloadEvery,
     nativeSockets,
+    history,
     relays: [{
       randomEvery,
       web: web && { ...web, certFile: cert, keyFile: key },
+      history: history !== undefined,
       endpoints: [{ label, host, port, certFile: cert, keyFile: key }],
     }],
   };
@@ -256,10 +339,13 @@ export async function main(args: string[]): Promise<number> {
   const log = new Logger(config.logLevel);
   const nativeOff = config.nativeSockets ? await checkNativeSockets() : "--no-native-sockets";
   setNativeSockets(nativeOff === undefined);
+  let history: HistoryStore | undefined;
   let host: ServerHost;
   try {
-    host = await ServerHost.start(config.relays, config.relayOptions, log);
+    if (config.history) history = openHistory(config.history, log);
+    host = await ServerHost.start(config.relays, config.relayOptions, log, history);
   } catch (error) {
+    history?.close();
     console.error(explainError(error));
     return 1;
   }

@@ -134,3 +134,35 @@ export function portOption(values: OptionValues, name: string, fallback: number)
   if (!Number.isInteger(port)) throw new UsageError(`--${name} must be a whole number.`);
   return port;
 }
+
+/** Milliseconds in each unit a duration may be given in. */
+const DURATION_UNITS: Record<string, number> = {
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 7 * 86_400_000,
+};
+
+/**
+ * Parses a duration such as `7d`, `12h`, `30m`, `45s` or `2w` (a bare number is seconds)
+ * into milliseconds; undefined if it is not one.
+ */
+export function parseDuration(text: string): number | undefined {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$/.exec(text);
+  if (!match) return undefined;
+  return Number(match[1]) * DURATION_UNITS[match[2] || "s"];
+}
+
+/** Reads a duration option (see {@linkcode parseDuration}) in ms, or `fallback`. */
+export function durationOption(values: OptionValues, name: string, fallback: number): number {
+  const raw = values[name];
+  if (typeof raw !== "string") return fallback;
+  const ms = parseDuration(raw);
+  if (ms === undefined) {
+    throw new UsageError(
+      `--${name} must be a duration such as 7d, 12h, 30m or 45s, not "${raw}".`,
+    );
+  }
+  return ms;
+}

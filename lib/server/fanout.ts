@@ -288,6 +288,11 @@ export class Fanout implements Bus {
   #displays = new Set<DisplayQueue>();
   /** Runs published in this turn of the event loop, in order, not yet handed to displays. */
   #pending: { frames: Uint8Array; littleEndian: boolean }[] = [];
+  /**
+   * Displays subscribed while runs were pending: those runs were published before them, and
+   * the bus's contract is "from the next run published" (a history replay relies on it).
+   */
+  #late: Set<DisplayQueue> | undefined;
   /** Displays whose backlog is above the mark. */
   #behind = 0;
   /** Displays over the hard limit, not yet dropped. */
@@ -316,6 +321,7 @@ export class Fanout implements Bus {
   subscribe(display: DisplayQueue): void {
     if (this.#displays.has(display)) return;
     this.#displays.add(display);
+    if (this.#pending.length > 0) (this.#late ??= new Set()).add(display);
     display.attach(this);
     this.#updateCongestion();
   }
@@ -406,9 +412,12 @@ export class Fanout implements Bus {
   #deliver = (): void => {
     const runs = this.#pending;
     this.#pending = [];
+    const late = this.#late;
+    this.#late = undefined;
     let big: Uint8Array | undefined;
     let little: Uint8Array | undefined;
     for (const display of this.#displays) {
+      if (late?.has(display)) continue;
       if (display.littleEndian) display.enqueue(little ??= joinRuns(runs, true));
       else display.enqueue(big ??= joinRuns(runs, false));
     }

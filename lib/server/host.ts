@@ -13,6 +13,7 @@ import { NodeTlsListener } from "../net/tls_listener.ts";
 import { formatAddress, type KeyPair, listen, readKeyPair } from "../net/transport.ts";
 import { explainError, UsageError } from "../cli/user_errors.ts";
 import { WebEndpoint, type WebSpec } from "./web/web_server.ts";
+import type { HistoryStore } from "./history/store.ts";
 
 /** Where one listener goes and what it serves. */
 export interface EndpointSpec {
@@ -129,6 +130,8 @@ export interface RelaySpec {
   randomEvery?: number;
   /** The web chat's listener (--web), if asked for. */
   web?: WebSpec;
+  /** Whether this relay keeps the process's history (--history); one relay at most. */
+  history?: boolean;
 }
 
 /** Everything a server process runs. */
@@ -138,6 +141,7 @@ export class ServerHost {
   readonly webEndpoints: WebEndpoint[] = [];
   #stops: (() => void)[] = [];
   #reloading = Promise.resolve();
+  #history: HistoryStore | undefined;
 
   /**
    * Starts every relay. Every certificate is read and every port opened before any listener
@@ -148,8 +152,10 @@ export class ServerHost {
     specs: RelaySpec[],
     options: Partial<RelayOptions>,
     log: Logger,
+    history?: HistoryStore,
   ): Promise<ServerHost> {
     const host = new ServerHost();
+    host.#history = history;
     const opened: Endpoint[][] = [];
     try {
       for (const spec of specs) {
@@ -164,7 +170,7 @@ export class ServerHost {
     // One count for all relays: the limits are the process's.
     const count = new ConnectionCount(options.maxClientMemory);
     specs.forEach((spec, i) => {
-      const relay = new Relay(options, log, count);
+      const relay = new Relay(options, log, count, spec.history ? history : undefined);
       host.relays.push(relay);
       for (const endpoint of opened[i]) {
         endpoint.serve(relay);
@@ -177,7 +183,10 @@ export class ServerHost {
     // The web listeners join their relays' buses, so they open once the relays exist.
     try {
       for (const [i, spec] of specs.entries()) {
-        if (spec.web) host.webEndpoints.push(await WebEndpoint.open(spec.web, host.relays[i], log));
+        if (!spec.web) continue;
+        // With history, a page opened afresh gets the recent messages too, as a display does.
+        const web = { ...spec.web, replayToNew: spec.history === true && history !== undefined };
+        host.webEndpoints.push(await WebEndpoint.open(web, host.relays[i], log));
       }
     } catch (error) {
       await host.close();
@@ -199,5 +208,6 @@ export class ServerHost {
     for (const stop of this.#stops) stop();
     await Promise.all(this.webEndpoints.map((endpoint) => endpoint.close()));
     await Promise.all(this.relays.map((relay) => relay.close()));
+    this.#history?.close();
   }
 }

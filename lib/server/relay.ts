@@ -11,6 +11,8 @@ import { ClientMemory, type MemoryHolder } from "./client_memory.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import type { Bus } from "./bus.ts";
 import { type BacklogLimits, DisplayQueue, Fanout } from "./fanout.ts";
+import { HistoryBus } from "./history/history_bus.ts";
+import type { HistoryStore } from "./history/store.ts";
 import { DEFAULT_MAX_FRAME } from "../protocol/frame.ts";
 import { KeyboardSession } from "./keyboard_session.ts";
 import { type Identity, parseIdentify } from "../protocol/identify.ts";
@@ -264,7 +266,10 @@ export class ConnectionCount {
 /** A relay: one display registry, any number of listeners feeding it. */
 export class Relay {
   readonly options: RelayOptions;
-  /** Where keyboards publish and displays subscribe: the in-process fan-out (lib/server/bus.ts). */
+  /**
+   * Where keyboards publish and displays subscribe: the in-process fan-out (lib/server/bus.ts),
+   * behind the history bus when the relay keeps history.
+   */
   readonly bus: Bus;
   #log: Logger;
   #clients = new Set<Client>();
@@ -275,12 +280,22 @@ export class Relay {
   #closing = false;
   #tasks = new Set<Promise<void>>();
 
-  /** `count` may be shared with other relays, so that the limits bound them together. */
-  constructor(options: Partial<RelayOptions>, log: Logger, count?: ConnectionCount) {
+  /**
+   * `count` may be shared with other relays, so that the limits bound them together; with a
+   * `history` store, every message is kept there before displays are sent it, and a display
+   * that joins is first sent the store's replay (lib/server/history/history_bus.ts).
+   */
+  constructor(
+    options: Partial<RelayOptions>,
+    log: Logger,
+    count?: ConnectionCount,
+    history?: HistoryStore,
+  ) {
     this.options = { ...DEFAULT_RELAY_OPTIONS, ...options };
     this.#log = log;
     this.#count = count ?? new ConnectionCount(this.options.maxClientMemory);
-    this.bus = new Fanout(this.#count.memory);
+    const fanout = new Fanout(this.#count.memory);
+    this.bus = history ? new HistoryBus(fanout, history, log) : fanout;
     this.#softTimer = setInterval(() => this.bus.checkLimits(Date.now()), 1000);
   }
 
