@@ -98,11 +98,13 @@ export function main(args: string[]): number {
   }
   const last = numberOption(values, "last", 50, 1, 10_000_000);
   const since = stringOption(values, "since");
+  // Every mistake on the command line is said before the file is opened.
+  const sinceMs = since === undefined ? undefined : parseSince(since);
   const db = openReadOnly(positionals[0]);
   try {
     const { rows, note } = queryHistory(db, {
       last: Math.floor(last),
-      sinceMs: since === undefined ? undefined : parseSince(since),
+      sinceMs,
       user: stringOption(values, "user"),
       search: stringOption(values, "search"),
     });

@@ -73,7 +73,7 @@ Deno.test(
         files.file("junk.db")
       }: the file is not an SQLite database (move it away, or give another --history-db).\n`,
     );
-    await using first = await ServerProcess.start(["--history-db", files.file()]);
+    await using _first = await ServerProcess.start(["--history-db", files.file()]);
     const second = await run("main_server.ts", [
       "--port",
       "0",
