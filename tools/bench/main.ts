@@ -16,6 +16,7 @@ import { commandWorks, describeMachine, type Environment, fdLimit } from "./mach
 import { recordRun } from "./record.ts";
 import { mergeRounds } from "./rounds.ts";
 import { runOne } from "./run_one.ts";
+import { historyLines, historyRows } from "./history_rows.ts";
 import { scenarios } from "./scenarios.ts";
 import {
   formatTableLine,
@@ -34,7 +35,8 @@ const USAGE = `Usage: deno task bench [options]
   --quick          a short run (about a minute): fewer and shorter scenarios
   --smoke          a tiny run (seconds) for tests: a few displays, one second per row
   --servers LIST   comma-separated subset of ${SERVER_NAMES.join(",")} (default all)
-  --only TEXT      only scenarios whose id contains TEXT (e.g. flood-1x100)
+  --only TEXT      only scenarios whose id contains TEXT (e.g. flood-1x100; "history" for
+                   the history rows alone, which otherwise run after the others)
   --out DIR        where results go (default bench-results)
   --baseline DIR   also measure wirechat from another checkout (an earlier commit, e.g. a
                    git worktree), as server "baseline", interleaved with this one
@@ -141,6 +143,17 @@ export async function main(argv: string[]): Promise<number> {
       }
     }
   }
+  // The history rows (issue 12): their own module, table and targets.
+  let historyMarkdown: string | undefined;
+  if (
+    kind !== "smoke" && servers.includes("wirechat") && (!values.only || values.only === "history")
+  ) {
+    const history = historyLines(await historyRows(env, { quick: kind === "quick", out }));
+    console.log("\n# history (issue 12)");
+    for (const line of history.console) console.log(`# ${line}`);
+    historyMarkdown = history.markdown;
+    await Deno.writeTextFile(`${out}/history.md`, history.markdown + "\n");
+  }
   const minutes = ((Date.now() - started) / 60000).toFixed(1);
   const list2 = verdicts(rows);
   console.log(`\n# targets (issue 3), run took ${minutes} min`);
@@ -184,6 +197,7 @@ export async function main(argv: string[]): Promise<number> {
       "",
       "![deliveries/s against displays, one line per server](tools/bench/chart.svg)",
       ...(web.length > 0 ? ["", "### Web rows (issue 13)", "", ...web] : []),
+      ...(historyMarkdown ? ["", historyMarkdown] : []),
     ].join("\n");
     await recordRun(section, chart);
     console.log("# recorded in BENCHMARKS.md and tools/bench/chart.svg");

@@ -62,6 +62,7 @@ function serverCommand(
   tls: boolean,
   env: Environment,
   connections: number,
+  extraArgs: readonly string[],
 ): string[] {
   const cert = `${env.certDir}/server.crt`;
   const key = `${env.certDir}/server.key`;
@@ -75,6 +76,7 @@ function serverCommand(
         ...["--host", HOST, "--port", String(port)],
         ...["--keyboard-rate", "0", "--log-level", "warn"],
         ...(tls ? ["--cert", cert, "--key", key] : []),
+        ...extraArgs,
       ], { permissions: taskFor("main_server.ts")?.flags });
     }
     case "ncat":
@@ -150,11 +152,15 @@ function rowFrom(row: BenchRow, s: Scenario, result: LoadResult): BenchRow {
   return row;
 }
 
-/** Runs one scenario against one server; never throws, bounded in time. */
+/**
+ * Runs one scenario against one server; never throws, bounded in time. `extraArgs` go to
+ * wirechat's server only (the history rows' --history-db, say).
+ */
 export async function runOne(
   server: ServerName,
   s: Scenario,
   env: Environment,
+  extraArgs: readonly string[] = [],
 ): Promise<BenchRow> {
   const row = emptyRow(server, s);
   if (env.missing[server]) {
@@ -168,7 +174,7 @@ export async function runOne(
     env,
     0,
     files,
-    serverCommand(server, port, s.tls, env, s.displays + s.keyboards),
+    serverCommand(server, port, s.tls, env, s.displays + s.keyboards, extraArgs),
   );
   const wirechat = server === "wirechat" || server === "baseline";
   await using proc = new Child(server, command, {
