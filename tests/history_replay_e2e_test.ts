@@ -122,8 +122,13 @@ Deno.test(
       await display.waitForMessages(3);
       assert.equal((await server.stop()).code, 0);
     }
-    await using server = await ServerProcess.start(args);
-    assert.ok(server.log.matching(/history: the last 10 messages replayed from .*chat\.db/).length);
+    await using server = await ServerProcess.start([...args, "--history-sync", "full"]);
+    assert.equal(
+      server.log.matching(
+        /history: the last 10 messages replayed from .*chat\.db \(WAL, synchronous=FULL, FTS5 index\)$/,
+      ).length,
+      1,
+    );
     await using late = await RawClient.identified(server, server.port, "display");
     assert.deepEqual((await late.waitForMessages(3)).map((m) => m.text), ["0", "1", "2"]);
   }),

@@ -156,7 +156,10 @@ export class SqliteStore implements HistoryStore {
 
   /** What the server logs once the store is open. */
   get description(): string {
-    return `the last ${this.#options.replayCount} messages replayed from ${this.path} (WAL, synchronous=${this.#options.sync.toUpperCase()}, ${
+    // What SQLite says it runs with, not what was asked for.
+    const level = Number(this.#db.prepare("PRAGMA synchronous").get()?.synchronous);
+    const sync = ["OFF", "NORMAL", "FULL", "EXTRA"][level] ?? String(level);
+    return `the last ${this.#options.replayCount} messages replayed from ${this.path} (WAL, synchronous=${sync}, ${
       this.indexed ? "FTS5 index" : "no FTS5: search uses LIKE"
     })`;
   }
