@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { concatBytes } from "../lib/protocol/bytes.ts";
 import { encodeFrame } from "../lib/protocol/frame.ts";
 import { encodeIdentify } from "../lib/protocol/identify.ts";
-import { ServerProcess } from "./helpers/processes.ts";
+import { CertificateDir, ServerProcess } from "./helpers/processes.ts";
 import { frameOf, RawClient } from "./helpers/raw_client.ts";
 import { firstBreak, HistoryDir, numberedFrames } from "./helpers/history_files.ts";
 import { bounded } from "../tools/harness/wait.ts";
@@ -131,5 +131,34 @@ Deno.test(
     );
     await using late = await RawClient.identified(server, server.port, "display");
     assert.deepEqual((await late.waitForMessages(3)).map((m) => m.text), ["0", "1", "2"]);
+  }),
+);
+
+Deno.test(
+  "in --reference mode --history keeps the full servers' history, not the random messages",
+  bounded(45_000, async () => {
+    await using certs = await CertificateDir.create();
+    await using server = await ServerProcess.startReference([
+      "--certs",
+      certs.dir,
+      "--history",
+      "5",
+    ]);
+    const full = server.portOf("full server");
+    const random = server.portOf("random-message server");
+    await using keyboard = await RawClient.identified(server, full, "keyboard");
+    await using witness = await RawClient.identified(server, full, "display");
+    await keyboard.send(frameOf("k", "kept"));
+    await witness.waitForMessages(1);
+    await using onRandom = await RawClient.identified(server, random, "display");
+    await onRandom.waitForMessages(1);
+    await using late = await RawClient.identified(server, full, "display");
+    assert.deepEqual((await late.waitForMessages(1)).map((m) => m.text), ["kept"]);
+    await using lateRandom = await RawClient.identified(server, random, "display");
+    const first = (await lateRandom.waitForMessages(1))[0];
+    assert.ok(
+      first.text !== onRandom.messages[0].text,
+      "a random message sent before it joined is not replayed",
+    );
   }),
 );

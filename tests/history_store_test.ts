@@ -21,6 +21,7 @@ import type { HistoryRun, HistoryStore } from "../lib/server/history/store.ts";
 import { openReadOnly, queryHistory } from "../lib/server/history/query.ts";
 import { Logger } from "../lib/cli/log.ts";
 import { TIME } from "./helpers/vectors.ts";
+import { parseServerArgs, type ServerConfig } from "../main_server.ts";
 
 const LIMITS = { maxBacklog: 1_000_000, softBacklog: 400_000, softSeconds: 60 };
 
@@ -323,4 +324,34 @@ Deno.test("a version 1 database is migrated on open; a newer one is refused in o
       /^HistoryDbError: The history database .* has schema version 99, newer than this server's 2: use a newer wirechat, or another --history-db\.$/,
     );
   });
+});
+
+Deno.test({
+  name: "the server's history options: off by default, a DB implies 100, mistakes are sentences",
+  permissions: "none",
+  fn() {
+    const parse = (...args: string[]) => parseServerArgs(args) as ServerConfig;
+    assert.equal(parse().history, undefined);
+    assert.equal(parse("--reference").history, undefined);
+    assert.deepEqual(parse("--history-db", "history/a.db", "--history-max-age", "7d").history, {
+      count: 100,
+      db: "history/a.db",
+      sync: "normal",
+      maxAgeMs: 7 * 86_400_000,
+      maxRows: 0,
+    });
+    assert.equal(parse("--history", "5").history?.count, 5);
+    assert.throws(
+      () => parse("--history-sync", "full"),
+      /^UsageError: --history-sync only goes with --history-db\.$/,
+    );
+    assert.throws(
+      () => parse("--history-db", "h.db", "--history-sync", "sometimes"),
+      /--history-sync must be normal or full, not "sometimes"\./,
+    );
+    assert.throws(
+      () => parse("--history", "5", "--history-max-age", "soon"),
+      /--history-max-age must be a duration such as 7d, 12h, 30m or 45s, not "soon"\./,
+    );
+  },
 });
