@@ -265,12 +265,17 @@ Deno.test("the SQLite store prunes by rows and by age in small background steps"
   await withDir((dir) => {
     const { log } = collectingLog();
     const byRows = SqliteStore.open(join(dir, "rows.db"), { replayCount: 1, maxRows: 10, log });
-    for (let i = 0; i < 30; i++) byRows.append(run(...Array.from({ length: 100 }, () => "x")), i);
-    assert.equal(byRows.step(), true, "3000 rows: more than one step");
+    for (let i = 0; i < 30; i++) {
+      byRows.append(run(...Array.from({ length: 100 }, (_, j) => String(i * 100 + j))), i);
+    }
     while (byRows.step());
     byRows.close();
     const rows = openReadOnly(join(dir, "rows.db"));
-    assert.equal(queryHistory(rows, { last: 10_000 }).rows.length, 10);
+    assert.deepEqual(
+      queryHistory(rows, { last: 10_000 }).rows.map((r) => [r.id, r.message.text]),
+      Array.from({ length: 10 }, (_, i) => [2991 + i, String(2990 + i)]),
+      "exactly the newest 10, the run they were in cut",
+    );
     rows.close();
 
     const byAge = SqliteStore.open(join(dir, "age.db"), { replayCount: 5, maxAgeMs: 1000, log });
@@ -306,10 +311,10 @@ Deno.test("a version 1 database is migrated on open; a newer one is refused in o
   await withDir((dir) => {
     const path = join(dir, "v1.db");
     const old = new DatabaseSync(path);
-    old.exec(`CREATE TABLE messages (id INTEGER PRIMARY KEY, received_ms INTEGER NOT NULL,
-      username TEXT NOT NULL, text TEXT NOT NULL, frame BLOB NOT NULL, little_endian INTEGER NOT NULL);
+    old.exec(`CREATE TABLE runs (first INTEGER PRIMARY KEY, count INTEGER NOT NULL,
+      received_ms INTEGER NOT NULL, little_endian INTEGER NOT NULL, frames BLOB NOT NULL);
       CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL); PRAGMA user_version = 1;`);
-    old.prepare("INSERT INTO messages VALUES (1, 0, 'k', 'kept', ?, 0)").run(frame("kept"));
+    old.prepare("INSERT INTO runs VALUES (1, 1, 0, 0, ?)").run(frame("kept"));
     old.close();
     const store = SqliteStore.open(path, { replayCount: 5, log: collectingLog().log });
     assert.deepEqual(texts(store.replay(false, 0)), ["kept"]);

@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { concatBytes } from "../../lib/protocol/bytes.ts";
+import { frameParts, framesOf } from "../../lib/server/history/schema.ts";
 import { REPO_ROOT } from "./processes.ts";
 import { frameOf } from "./raw_client.ts";
 
@@ -34,7 +35,12 @@ export class HistoryDir implements AsyncDisposable {
   texts(name = "chat.db"): string[] {
     const db = new DatabaseSync(join(this.dir, name), { readOnly: true });
     try {
-      return db.prepare("SELECT text FROM messages ORDER BY id").all().map((r) => String(r.text));
+      return db.prepare("SELECT little_endian, frames FROM runs ORDER BY first").all()
+        .flatMap((row) => {
+          const littleEndian = row.little_endian === 1;
+          return framesOf(row.frames as Uint8Array, littleEndian)
+            .map((frame) => frameParts(frame, littleEndian)[1]);
+        });
     } finally {
       db.close();
     }

@@ -9,7 +9,10 @@ import { concatBytes } from "../../protocol/bytes.ts";
 import { LENGTH_FIELD_SIZE, swapFrameByteOrder } from "../../protocol/frame.ts";
 import type { HistoryRun, HistoryStore } from "./store.ts";
 
-/** One kept frame: its own copy (so a run's buffer is not held for one frame of it). */
+/**
+ * One kept frame: a view into the run it came in (runs are never reused: the fan-out shares
+ * them too). Frames leave in order, so at most the oldest run is held for part of it.
+ */
 interface Kept {
   frame: Uint8Array;
   littleEndian: boolean;
@@ -59,7 +62,7 @@ export class RingStore implements HistoryStore {
     if (this.capacity === 0) return;
     for (const { frames, littleEndian } of runs) {
       for (const [start, end] of frameSpans(frames, littleEndian)) {
-        this.#kept.push({ frame: frames.slice(start, end), littleEndian, receivedMs: now });
+        this.#kept.push({ frame: frames.subarray(start, end), littleEndian, receivedMs: now });
       }
     }
     this.#trim(this.size - this.capacity);

@@ -8,11 +8,19 @@
  * @module
  */
 
-import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { concatBytes } from "../../protocol/bytes.ts";
 import { dirname } from "node:path";
 import type { Logger } from "../../cli/log.ts";
 import { RingStore } from "./ring.ts";
-import { explainHistoryError, hasIndex, HistoryDbError, migrate } from "./schema.ts";
+import {
+  explainHistoryError,
+  frameParts,
+  framesOf,
+  hasIndex,
+  HistoryDbError,
+  migrate,
+} from "./schema.ts";
 import type { HistoryRun, HistoryStore } from "./store.ts";
 
 /** How the database's commits reach the disk (PRAGMA synchronous). */
@@ -38,19 +46,14 @@ export interface SqliteStoreOptions {
   stepMs?: number;
 }
 
-/**
- * Rows per INSERT statement: one call into SQLite for many rows writes about twice as many
- * messages a second as one call per row (measured in the bench's write-rate row).
- */
-const ROWS_PER_INSERT = 16;
-/** Rows pruned, or indexed, per background step: a few milliseconds of work. */
+/** Runs pruned, or messages indexed, per background step: a few milliseconds of work. */
 const STEP_ROWS = 500;
 /** Milliseconds without an append after which background work catches up at full speed. */
 const IDLE_MS = 250;
-/** Background steps between two passive WAL checkpoints. */
-const CHECKPOINT_EVERY = 5;
-
-const utf8 = new TextDecoder("utf-8", { fatal: false, ignoreBOM: true });
+/** Rows indexed per background step while messages flow. */
+const BUSY_INDEX_ROWS = 100;
+/** Commits after which a checkpoint runs even while messages flow (bounds the WAL). */
+const CHECKPOINT_COMMITS = 2000;
 
 /** The SQLite history store. */
 export class SqliteStore implements HistoryStore {
@@ -64,9 +67,11 @@ export class SqliteStore implements HistoryStore {
   #begin: StatementSync;
   #commit: StatementSync;
   #insert: StatementSync;
-  #insertMany: StatementSync;
+  /** The number the next message kept gets (its place in the one global order). */
+  #next: number;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #steps = 0;
+  /** Commits since the last checkpoint. */
+  #unchecked = 0;
   /** When the last append was; background steps hurry only once appends have paused. */
   #appendedAt = 0;
   #troubled = false;
@@ -93,17 +98,31 @@ export class SqliteStore implements HistoryStore {
     this.#ring = new RingStore(options.replayCount, { maxAgeMs: this.#options.maxAgeMs });
     this.#begin = db.prepare("BEGIN");
     this.#commit = db.prepare("COMMIT");
-    const insert =
-      "INSERT INTO messages (received_ms, username, text, frame, little_endian) VALUES ";
-    this.#insert = db.prepare(insert + "(?, ?, ?, ?, ?)");
-    this.#insertMany = db.prepare(
-      insert + Array(ROWS_PER_INSERT).fill("(?, ?, ?, ?, ?)").join(", "),
+    this.#insert = db.prepare(
+      "INSERT INTO runs (first, count, received_ms, little_endian, frames) VALUES (?, ?, ?, ?, ?)",
     );
-    const recent = db.prepare(
-      "SELECT frame, little_endian, received_ms FROM messages ORDER BY id DESC LIMIT ?",
-    ).all(options.replayCount).reverse();
-    for (const row of recent) {
-      this.#ring.restore(row.frame as Uint8Array, row.little_endian === 1, Number(row.received_ms));
+    const last = db.prepare("SELECT first, count FROM runs ORDER BY first DESC LIMIT 1").get();
+    this.#next = last ? Number(last.first) + Number(last.count) : 1;
+    // The replay: the newest runs, until they hold replayCount messages.
+    const newest = db.prepare(
+      "SELECT count, received_ms, little_endian, frames FROM runs ORDER BY first DESC",
+    );
+    const recent: { frames: Uint8Array[]; littleEndian: boolean; receivedMs: number }[] = [];
+    let held = 0;
+    if (options.replayCount > 0) {
+      for (const row of newest.iterate()) {
+        const littleEndian = row.little_endian === 1;
+        recent.push({
+          frames: framesOf(row.frames as Uint8Array, littleEndian),
+          littleEndian,
+          receivedMs: Number(row.received_ms),
+        });
+        held += Number(row.count);
+        if (held >= options.replayCount) break;
+      }
+    }
+    for (const run of recent.reverse()) {
+      for (const frame of run.frames) this.#ring.restore(frame, run.littleEndian, run.receivedMs);
     }
     this.#schedule(this.#options.stepMs);
   }
@@ -187,30 +206,17 @@ export class SqliteStore implements HistoryStore {
   }
 
   #write(runs: readonly HistoryRun[], now: number): void {
-    const values: SQLInputValue[] = [];
+    let next = this.#next;
     this.#begin.run();
     for (const { frames, littleEndian } of runs) {
-      const view = new DataView(frames.buffer, frames.byteOffset, frames.byteLength);
-      for (let at = 0; at < frames.length;) {
-        const end = at + 4 + view.getInt32(at, littleEndian);
-        const ulen = view.getInt32(at + 4, littleEndian);
-        const textAt = at + 8 + ulen + 28;
-        values.push(
-          now,
-          utf8.decode(frames.subarray(at + 8, at + 8 + ulen)),
-          utf8.decode(frames.subarray(textAt, end)),
-          frames.subarray(at, end),
-          littleEndian ? 1 : 0,
-        );
-        if (values.length === ROWS_PER_INSERT * 5) {
-          this.#insertMany.run(...values);
-          values.length = 0;
-        }
-        at = end;
-      }
+      const count = countFrames(frames, littleEndian);
+      this.#insert.run(next, count, now, littleEndian ? 1 : 0, frames);
+      next += count;
     }
-    for (let at = 0; at < values.length; at += 5) this.#insert.run(...values.slice(at, at + 5));
     this.#commit.run();
+    // Only once committed: a failed turn's numbers are used again.
+    this.#next = next;
+    this.#unchecked += 1;
   }
 
   replay(littleEndian: boolean, now: number): Uint8Array {
@@ -231,13 +237,18 @@ export class SqliteStore implements HistoryStore {
     this.#lock.close();
   }
 
-  /** Runs one background step now; tests call it rather than wait. Returns whether more is due. */
-  step(now = Date.now()): boolean {
+  /**
+   * Runs one background step now; tests call it rather than wait. Returns whether more is due.
+   * While messages flow (`busy`), the step is small and the WAL is left to grow a while: the
+   * index costs more per message than relaying, and a checkpoint's fsync stalls the thread.
+   */
+  step(now = Date.now(), busy = false): boolean {
     if (this.#closed) return false;
     try {
-      const more = this.#prune(now) | this.#index();
-      if (++this.#steps % CHECKPOINT_EVERY === 0 || !more) {
-        this.#db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+      const more = this.#prune(now) | this.#index(busy ? BUSY_INDEX_ROWS : STEP_ROWS);
+      if (!busy || this.#unchecked >= CHECKPOINT_COMMITS) {
+        if (this.#unchecked > 0) this.#db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+        this.#unchecked = 0;
       }
       if (this.#troubled) this.#log.info(`history: ${this.path} maintained again`);
       this.#troubled = false;
@@ -259,58 +270,94 @@ export class SqliteStore implements HistoryStore {
   #schedule(ms: number): void {
     if (this.#closed) return;
     this.#timer = setTimeout(() => {
-      const more = this.step();
-      // During a flood, one small step per period: indexing costs more than relaying, and
-      // the reader finds what is not indexed yet by LIKE. Once appends pause, catch up.
-      const idle = Date.now() - this.#appendedAt > IDLE_MS;
-      this.#schedule(more && idle ? 5 : this.#options.stepMs);
+      // During a flood, one small step per period: the reader finds what is not indexed yet
+      // by LIKE. Once appends pause, catch up.
+      const now = Date.now();
+      const busy = now - this.#appendedAt < IDLE_MS;
+      const more = this.step(now, busy);
+      this.#schedule(more && !busy ? 5 : this.#options.stepMs);
     }, ms);
   }
 
-  /** Deletes up to STEP_ROWS of the oldest rows past the limits; 1 if more are due. */
+  /**
+   * Deletes the oldest messages past the limits, up to STEP_ROWS runs a step; 1 if more are
+   * due. Age prunes whole runs (one run's messages arrived together); --history-max-rows is
+   * exact: the run it cuts through is rewritten without its older frames.
+   */
   #prune(now: number): number {
     const { maxRows, maxAgeMs } = this.#options;
     if (maxRows === 0 && maxAgeMs === 0) return 0;
     const db = this.#db;
-    const range = db.prepare("SELECT min(id) AS lo, max(id) AS hi FROM messages").get();
-    if (range?.lo === null || range?.lo === undefined) return 0;
-    const lo = Number(range.lo);
-    const hi = Number(range.hi);
-    let upTo = maxRows > 0 ? hi - maxRows : lo - 1;
+    // The first message number to keep.
+    let keep = maxRows > 0 ? this.#next - maxRows : 0;
     if (maxAgeMs > 0) {
-      // Received times rise with id: look at the oldest rows only.
-      const old = db.prepare(
-        "SELECT max(id) AS id FROM (SELECT id, received_ms FROM messages ORDER BY id LIMIT ?) WHERE received_ms < ?",
-      ).get(STEP_ROWS, now - maxAgeMs);
-      if (old?.id !== null && old?.id !== undefined) upTo = Math.max(upTo, Number(old.id));
+      const young = db.prepare(
+        "SELECT first FROM runs WHERE received_ms >= ? ORDER BY first LIMIT 1",
+      ).get(now - maxAgeMs);
+      keep = Math.max(keep, young ? Number(young.first) : this.#next);
     }
-    const bound = Math.min(upTo, lo + STEP_ROWS - 1);
-    if (bound < lo) return 0;
+    const oldest = db.prepare("SELECT first FROM runs ORDER BY first LIMIT 1").get();
+    if (!oldest || Number(oldest.first) >= keep) return 0;
+    const doomed = db.prepare(
+      "SELECT first, count, little_endian, frames FROM runs WHERE first < ? ORDER BY first LIMIT ?",
+    ).all(keep, STEP_ROWS + 1);
+    const more = doomed.length > STEP_ROWS;
     db.exec("BEGIN");
-    db.prepare("DELETE FROM messages WHERE id <= ?").run(bound);
-    if (this.indexed) db.prepare("DELETE FROM message_words WHERE rowid <= ?").run(bound);
+    let upTo = 0;
+    for (const row of doomed.slice(0, STEP_ROWS)) {
+      const first = Number(row.first);
+      const count = Number(row.count);
+      if (first + count <= keep) {
+        db.prepare("DELETE FROM runs WHERE first = ?").run(first);
+        upTo = first + count;
+        continue;
+      }
+      // The run the limit cuts through keeps its newer frames, under the number of the first.
+      const littleEndian = row.little_endian === 1;
+      const kept = framesOf(row.frames as Uint8Array, littleEndian).slice(keep - first);
+      db.prepare("UPDATE runs SET first = ?, count = ?, frames = ? WHERE first = ?")
+        .run(keep, kept.length, concatBytes(kept), first);
+      upTo = keep;
+    }
+    if (this.indexed) db.prepare("DELETE FROM message_words WHERE rowid < ?").run(upTo);
     db.exec("COMMIT");
-    return bound < upTo ? 1 : 0;
+    return more ? 1 : 0;
   }
 
-  /** Adds up to STEP_ROWS messages to the full-text index; 1 if more are due. */
-  #index(): number {
+  /** Adds up to `rows` messages to the full-text index; 1 if more are due. */
+  #index(rows: number): number {
     if (!this.indexed) return 0;
     const db = this.#db;
     const from = Number(
       db.prepare("SELECT value FROM meta WHERE key = 'indexed_up_to'").get()?.value ?? 0,
     );
-    const last = db.prepare(
-      "SELECT max(id) AS id, count(*) AS n FROM (SELECT id FROM messages WHERE id > ? ORDER BY id LIMIT ?)",
-    ).get(from, STEP_ROWS);
-    if (!last || last.id === null) return 0;
-    const to = Number(last.id);
+    if (from + 1 >= this.#next) return 0;
+    const found = db.prepare(
+      "SELECT first, little_endian, frames FROM runs WHERE first + count > ? ORDER BY first",
+    );
+    const add = db.prepare("INSERT INTO message_words (rowid, text) VALUES (?, ?)");
+    let to = from;
     db.exec("BEGIN");
-    db.prepare(
-      "INSERT INTO message_words (rowid, text) SELECT id, text FROM messages WHERE id > ? AND id <= ?",
-    ).run(from, to);
+    outer: for (const row of found.iterate(from + 1)) {
+      const littleEndian = row.little_endian === 1;
+      const first = Number(row.first);
+      const frames = framesOf(row.frames as Uint8Array, littleEndian);
+      for (let i = Math.max(0, from + 1 - first); i < frames.length; i++) {
+        if (to - from >= rows) break outer;
+        add.run(first + i, frameParts(frames[i], littleEndian)[1]);
+        to = first + i;
+      }
+    }
     db.prepare("UPDATE meta SET value = ? WHERE key = 'indexed_up_to'").run(to);
     db.exec("COMMIT");
-    return Number(last.n) === STEP_ROWS ? 1 : 0;
+    return to + 1 < this.#next ? 1 : 0;
   }
+}
+
+/** How many frames a run of complete frames holds. */
+function countFrames(frames: Uint8Array, littleEndian: boolean): number {
+  const view = new DataView(frames.buffer, frames.byteOffset, frames.byteLength);
+  let n = 0;
+  for (let at = 0; at < frames.length; n++) at += 4 + view.getInt32(at, littleEndian);
+  return n;
 }
