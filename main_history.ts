@@ -31,6 +31,7 @@ the best matches first.
   --user NAME     sent by exactly NAME
   --search WORDS  containing every word (full-text, ranked, where SQLite has FTS5)
   --json          one JSON object per line: id, received, username, time, text
+  --version       show the version
   --help          show this help
 `;
 
