@@ -7,6 +7,7 @@
  */
 
 import {
+  commandName,
   numberOption,
   type OptionSpec,
   parseDuration,
@@ -19,20 +20,21 @@ import { formatLine } from "./lib/client/display.ts";
 import { formatTimestamp } from "./lib/protocol/time.ts";
 import { type HistoryRow, openReadOnly, queryHistory } from "./lib/server/history/query.ts";
 
-const USAGE = `Usage: history FILE [options]
+const USAGE = `Usage: ${commandName("history")} FILE [options]
 
 Reads the messages the server kept in FILE (its --history-db), read-only: it may run while
 the server does. Lines are printed as a display prints them, oldest first; a search prints
 the best matches first.
 
+Options:
   --last N        the newest N messages that pass the filters (default 50)
   --since TIME    received at or after TIME: 2026-12-01, "2026-12-01 18:30", an ISO time
                   with a zone, or a duration ago such as 2h or 7d
   --user NAME     sent by exactly NAME
   --search WORDS  containing every word (full-text, ranked, where SQLite has FTS5)
   --json          one JSON object per line: id, received, username, time, text
-  --version       show the version
   --help          show this help
+  --version       show the version
 `;
 
 const SPEC: OptionSpec = {

@@ -379,6 +379,7 @@ Deno.test(
         ["main_display.ts", "display"],
         ["main_keyboard.ts", "keyboard"],
         ["main_chat.ts", "chat"],
+        ["main_history.ts", "history"],
         ["tools/certs.ts", "certs"],
         ["tools/conformance/main.ts", "conformance"],
         ["tools/compile.ts", "compile"],
