@@ -12,7 +12,14 @@ import { VERSION } from "../lib/cli/version.ts";
 import { type ArchiveEntry, sha256Sums, tarGz, zip } from "./release_archive.ts";
 
 /** The programs shipped as executables, by their deno.json task name. */
-export const PROGRAMS = ["server", "display", "keyboard", "chat", "conformance"] as const;
+export const PROGRAMS = [
+  "server",
+  "display",
+  "keyboard",
+  "chat",
+  "history",
+  "conformance",
+] as const;
 
 /** Every target `deno compile` offers for the three systems. */
 export const TARGETS = [
@@ -102,7 +109,7 @@ export function compileFailure(program: string, target: string, output: string):
   ) {
     return `${what}: Deno's runtime image for ${target} could not be downloaded (${
       lastCause.at(-1) ?? error
-    }); build on a machine that can download it, or set DENORT_BIN to a denort binary for this machine.`;
+    }); build on a machine that can download it, take the executables from the release page, or set DENORT_BIN to a denort binary for this machine.`;
   }
   return `${what}: ${(lastCause.at(0) ?? error).replace(/\.$/, "")}.`;
 }

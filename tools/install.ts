@@ -14,12 +14,20 @@ import { UsageError } from "../lib/cli/user_errors.ts";
 import { parseRunTask } from "./compile.ts";
 
 /** The commands, by their deno.json task. */
-export const COMMANDS = ["server", "display", "keyboard", "chat", "conformance"] as const;
+export const COMMANDS = [
+  "server",
+  "display",
+  "keyboard",
+  "chat",
+  "history",
+  "conformance",
+] as const;
 
 const USAGE = `Usage: deno task install [options]
 
-Installs wirechat-server, wirechat-display, wirechat-keyboard, wirechat-chat and
-wirechat-conformance as commands, with the permissions of their deno tasks.
+Installs wirechat-server, wirechat-display, wirechat-keyboard, wirechat-chat,
+wirechat-history and wirechat-conformance as commands, with the permissions of their deno
+tasks.
 
 Options:
   --root DIR     install into DIR/bin (default: Deno's, $DENO_INSTALL_ROOT or ~/.deno)
