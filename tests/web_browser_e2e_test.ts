@@ -216,3 +216,46 @@ Deno.test(
     assert.equal(await page.$eval("#unseen", (el) => (el as HTMLElement).hidden), true);
   }),
 );
+
+Deno.test(
+  "after a restart with a history database, the page shows what it missed once, and a new page gets the history",
+  bounded(BROWSER_TEST_MS, async () => {
+    // The server task may write only under history/ (README, History).
+    const db = `history/web_restart_${crypto.randomUUID().slice(0, 8)}.db`;
+    const history = ["--history", "50", "--history-db", db];
+    try {
+      const first = await webServer(history);
+      const port = first.portOf("web chat");
+      await using chromium = await Chromium.launch();
+      let page: Page;
+      try {
+        page = await chromium.page(pageUrl(first), { name: "reader" });
+        await waitForState(page, "connected");
+        await using other = await WebClient.open(`ws://127.0.0.1:${port}/ws`);
+        other.send(message("other", "one"));
+        other.send(message("other", "two"));
+        await shown(page, 2);
+      } finally {
+        await first[Symbol.asyncDispose]();
+      }
+      await waitForState(page, "reconnecting");
+      await using second = await webServer(history, port);
+      // Said on the new server as soon as it is up: the page may still be away (its backoff),
+      // and must then get them from the resume; or it is back, and gets them live. Once, either way.
+      await using keyboard = startKeyboard([...clientArgs(second.port), "--user", "tty"]);
+      await keyboard.write("three\nfour\n");
+      await waitForState(page, "connected");
+      const expected = ["other|one", "other|two", "tty|three", "tty|four"];
+      assert.deepEqual(await shown(page, 4), expected);
+      // Nothing more arrives late: a marker after them is the fifth message.
+      await keyboard.write("marker\n");
+      assert.deepEqual(await shown(page, 5), [...expected, "tty|marker"]);
+      // A page opened now starts from the history the new server read from the database.
+      const late = await chromium.page(pageUrl(second), { name: "late" });
+      await waitForState(late, "connected");
+      assert.deepEqual(await shown(late, 5), [...expected, "tty|marker"]);
+    } finally {
+      for (const suffix of ["", "-wal", "-shm"]) await Deno.remove(db + suffix).catch(() => {});
+    }
+  }),
+);
