@@ -60,15 +60,29 @@ export async function connect(options: ClientConnection): Promise<Deno.Conn> {
   }
 }
 
-/** Resolves on Ctrl-C (and SIGTERM where it exists); `stop` removes the listeners. */
+/**
+ * Resolves on Ctrl-C (and SIGTERM where it exists); `stop` removes the listeners, unless one
+ * has fired: then they stay until the process exits, because `deno task` passes the same Ctrl-C
+ * on a second time, and with no listener left that second one would end the program with 130.
+ */
 export function interrupted(): { signal: Promise<void>; stop: () => void } {
   const signals: Deno.Signal[] = Deno.build.os === "windows"
     ? ["SIGINT", "SIGBREAK"]
     : ["SIGINT", "SIGTERM"];
+  let fired = false;
   let fire = () => {};
   const signal = new Promise<void>((resolve) => fire = resolve);
-  for (const s of signals) Deno.addSignalListener(s, fire);
-  return { signal, stop: () => signals.forEach((s) => Deno.removeSignalListener(s, fire)) };
+  const listener = () => {
+    fired = true;
+    fire();
+  };
+  for (const s of signals) Deno.addSignalListener(s, listener);
+  return {
+    signal,
+    stop: () => {
+      if (!fired) signals.forEach((s) => Deno.removeSignalListener(s, listener));
+    },
+  };
 }
 
 /** Prints one sentence on stderr. */

@@ -105,17 +105,25 @@ export class FullScreen {
 /**
  * Calls `onSignal` on the signals that end a program from outside (SIGTERM, SIGHUP, SIGINT
  * where they exist; SIGINT and SIGBREAK on Windows), so the terminal is restored before it
- * exits. Returns the function that removes the listeners.
+ * exits. Returns the function that removes the listeners, unless one has fired: then they stay
+ * until the process exits (`deno task` passes a signal on a second time, which with no listener
+ * left would end the program by the signal instead of its own exit).
  */
 export function onTerminate(onSignal: (signal: Deno.Signal) => void): () => void {
   const signals: Deno.Signal[] = Deno.build.os === "windows"
     ? ["SIGINT", "SIGBREAK"]
     : ["SIGINT", "SIGTERM", "SIGHUP"];
+  let fired = false;
   const listeners = signals.map((signal) => {
-    const listener = () => onSignal(signal);
+    const listener = () => {
+      fired = true;
+      onSignal(signal);
+    };
     Deno.addSignalListener(signal, listener);
     return { signal, listener };
   });
-  return () =>
+  return () => {
+    if (fired) return;
     listeners.forEach(({ signal, listener }) => Deno.removeSignalListener(signal, listener));
+  };
 }
