@@ -312,15 +312,32 @@ export async function main(args: string[]): Promise<number> {
       caCert: isTls ? certs.caCert : undefined,
     }));
     const stormsDone = storms(rng.fork(), listeners, [plain, tls], over, 4000, failures);
-    await Promise.all(Array.from({ length: workers }, async () => {
-      const mine = rng.fork();
-      while (!over()) {
-        // One session in eight writes beneath TLS after a handshake.
-        if (mine.chance(0.125)) await beneathSession(mine, tls, counts);
-        else await session(mine, targets, counts);
-      }
-    }));
-    stormSummaries = await stormsDone;
+    // Every session and storm is bounded by the server's own time limits; should one still hang
+    // (a connection the server neither serves nor closes), the run fails saying so, not hangs.
+    let watchdog: ReturnType<typeof setTimeout> | undefined;
+    const stuck = new Promise<void>((resolve) => {
+      watchdog = setTimeout(() => {
+        failures.push(
+          `the fuzzing had not ended ${seconds + 60} s after it began: a connection the server ` +
+            "neither served nor closed (replay with the seed)",
+        );
+        resolve();
+      }, (seconds + 60) * 1000);
+    });
+    await Promise.race([
+      stuck,
+      Promise.all(Array.from({ length: workers }, async () => {
+        const mine = rng.fork();
+        while (!over()) {
+          // One session in eight writes beneath TLS after a handshake.
+          if (mine.chance(0.125)) await beneathSession(mine, tls, counts);
+          else await session(mine, targets, counts);
+        }
+      })).then(async () => {
+        stormSummaries = await stormsDone;
+      }),
+    ]);
+    clearTimeout(watchdog);
     if (server.exited) failures.push("the server process ended during the fuzzing");
     const healthy: string[] = [];
     for (const [name, target] of [["plain", plain], ["TLS", tls]] as const) {
