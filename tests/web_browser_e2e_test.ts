@@ -194,6 +194,35 @@ Deno.test(
 );
 
 Deno.test(
+  "while its tab is hidden the page counts new messages in the title, and clears it when shown",
+  bounded(BROWSER_TEST_MS, async () => {
+    await using server = await webServer();
+    await using chromium = await Chromium.launch();
+    const page = await chromium.page(pageUrl(server), { name: "away" });
+    await waitForState(page, "connected");
+    await using other = await WebClient.open(`ws://127.0.0.1:${server.portOf("web chat")}/ws`);
+    other.send(message("talker", "seen while in front"));
+    await shown(page, 1);
+    assert.equal(await page.title(), "wirechat", "no count while the tab is in front");
+    // A second tab in front hides the first, as switching tabs does.
+    const tab = await page.browserContext().newPage();
+    await tab.bringToFront();
+    assert.equal(await page.evaluate(() => document.visibilityState), "hidden");
+    for (let i = 0; i < 3; i++) other.send(message("talker", `while away ${i}`));
+    // A hidden tab has no animation frames: the wait polls instead.
+    await page.waitForFunction(
+      (n: number) => document.querySelectorAll("#log .msg").length >= n,
+      { polling: 50 },
+      4,
+    );
+    assert.equal(await page.title(), "(3) wirechat");
+    await page.bringToFront();
+    await page.waitForFunction(() => document.title === "wirechat");
+    await tab.close();
+  }),
+);
+
+Deno.test(
   'away from the bottom, new messages wait behind an "N new messages" button',
   bounded(BROWSER_TEST_MS, async () => {
     await using server = await webServer();

@@ -12,6 +12,7 @@ import { message, WebClient } from "./helpers/web_client.ts";
 import { bounded } from "../tools/harness/wait.ts";
 import { writeAll } from "../lib/net/wire_io.ts";
 import { concatBytes } from "../lib/protocol/bytes.ts";
+import { MESSAGE_LIMIT } from "../lib/server/web/gateway.ts";
 
 /** A server with a web listener; its TCP port is `server.port`, its web port the second. */
 async function webServer(args: string[] = []): Promise<ServerProcess> {
@@ -125,6 +126,24 @@ Deno.test(
     await using fresh = await WebClient.open(wsUrl(server));
     assert.equal(fresh.welcome!.seq, 5);
     assert.equal(fresh.records.length, 0);
+  }),
+);
+
+Deno.test(
+  "a keyboard's burst reaches a browser whole and in order, several records a message, none over the limit",
+  bounded(30_000, async () => {
+    await using server = await webServer(["--keyboard-rate", "0"]);
+    await using browser = await WebClient.open(wsUrl(server));
+    await using keyboard = await RawClient.identified(server, server.port, "keyboard");
+    const count = 3000;
+    const texts = Array.from({ length: count }, (_, i) => `burst ${i}`);
+    // About 170 KB in one write: more than one message may hold.
+    await keyboard.send(concatBytes(texts.map((text) => frameOf("tty", text))));
+    await browser.until(() => browser.records.length === count, `${count} records`);
+    assert.deepEqual(browser.texts, texts);
+    assert.deepEqual(browser.records.map((r) => r.seq), texts.map((_, i) => i + 1));
+    assert.ok(browser.messageSizes.length < count / 10, `${browser.messageSizes.length} messages`);
+    assert.ok(Math.max(...browser.messageSizes) <= MESSAGE_LIMIT, `${browser.messageSizes}`);
   }),
 );
 

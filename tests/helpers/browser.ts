@@ -36,7 +36,8 @@ export interface Page {
   keyboard: { type(text: string): Promise<void>; press(key: string): Promise<void> };
   waitForFunction<A extends unknown[]>(
     fn: (...args: A) => boolean,
-    options: Record<string, never>,
+    /** polling: milliseconds between checks; by default on each animation frame, never in a hidden tab. */
+    options: { polling?: number },
     ...args: A
   ): Promise<unknown>;
   waitForFunction(fn: () => boolean): Promise<unknown>;
@@ -46,6 +47,11 @@ export interface Page {
   screenshot(options: { path: string }): Promise<unknown>;
   emulateMediaFeatures(features: { name: string; value: string }[]): Promise<void>;
   on(event: "dialog", handler: (dialog: { dismiss(): Promise<void> }) => void): void;
+  /** Makes it the front tab of its window (the tab in front before is then hidden). */
+  bringToFront(): Promise<void>;
+  browserContext(): BrowserContext;
+  title(): Promise<string>;
+  close(): Promise<void>;
 }
 
 interface BrowserContext {

@@ -22,6 +22,8 @@ const WAIT_MS = 10_000;
 export class WebClient implements AsyncDisposable {
   readonly socket: WebSocket;
   readonly records: WebRecord[] = [];
+  /** The size of each binary message received. */
+  readonly messageSizes: number[] = [];
   welcome: Welcome | undefined;
   closed: CloseEvent | undefined;
   #changed: (() => void)[] = [];
@@ -37,7 +39,11 @@ export class WebClient implements AsyncDisposable {
     });
     this.socket.onmessage = (event) => {
       if (typeof event.data === "string") this.welcome = JSON.parse(event.data);
-      else this.records.push(...decodeRecords(new Uint8Array(event.data as ArrayBuffer)));
+      else {
+        const bytes = new Uint8Array(event.data as ArrayBuffer);
+        this.messageSizes.push(bytes.length);
+        this.records.push(...decodeRecords(bytes));
+      }
       this.#wake();
     };
     this.socket.onclose = (event) => {

@@ -34,6 +34,8 @@ import {
 export const KEEP = 1000;
 /** Bytes a browser's socket may buffer before its writer waits (its queue then grows). */
 const SOCKET_HIGH_WATER = 64 * 1024;
+/** Bytes of records in one WebSocket message at most (one record may be larger). */
+export const MESSAGE_LIMIT = 60 * 1024;
 /** How often a waiting writer looks at the socket's buffer again. */
 const DRAIN_POLL_MS = 5;
 /** Bytes of messages a browser may send while it is paused (flood control) before it goes. */
@@ -73,13 +75,16 @@ export class WebGateway {
     this.#log = log;
     this.#replayToNew = options.replayToNew ?? false;
     this.#browsers = new Fanout(relay.memory);
+    // The tap's writes complete one macrotask later: what the bus delivers meanwhile (every
+    // WebSocket message read in this turn is one run) queues behind, and goes to the browsers
+    // as one message each, not one per run. After a quiet spell a run goes at once.
+    const nextTurn = (length: number) =>
+      new Promise<number>((resolve) => setTimeout(() => resolve(length), 0));
     const tap: Writable = {
-      write: (bytes) => {
-        this.#number(bytes);
-        return Promise.resolve(bytes.length);
-      },
+      write: (bytes) => nextTurn(this.#number([bytes])),
+      writev: (runs) => nextTurn(this.#number(runs)),
     };
-    // The tap's writes complete at once: it is never behind, and never evicted.
+    // The tap is never evicted: its writes always complete.
     this.#tap = new DisplayQueue(
       tap,
       false,
@@ -172,32 +177,51 @@ export class WebGateway {
     return this.#kept.slice();
   }
 
-  /** Numbers a run of big-endian frames from the bus and hands it to every browser. */
-  #number(frames: Uint8Array): void {
-    const view = new DataView(frames.buffer, frames.byteOffset, frames.byteLength);
-    const records: WebRecord[] = [];
-    for (let at = 0; at < frames.length;) {
-      const end = at + LENGTH_FIELD_SIZE + view.getInt32(at);
-      // A copy: the run may be a joined buffer the queue reuses or frees (STYLE.md point 3).
-      const record = { seq: ++this.#seq, frame: frames.slice(at, end) };
-      records.push(record);
-      this.#kept.push(record);
-      at = end;
+  /**
+   * Numbers runs of big-endian frames from the bus and hands them, as one message of records,
+   * to every browser; returns the runs' length. The records kept are views into that message:
+   * one copy of the runs, not one per frame, pinning at most the kept frames' bytes plus one
+   * message.
+   */
+  #number(runs: readonly Uint8Array[]): number {
+    let length = 0;
+    let count = 0;
+    for (const frames of runs) {
+      const view = new DataView(frames.buffer, frames.byteOffset, frames.byteLength);
+      for (let at = 0; at < frames.length; at += LENGTH_FIELD_SIZE + view.getInt32(at)) count++;
+      length += frames.length;
+    }
+    const message = new Uint8Array(length + count * SEQ_SIZE);
+    const out = new DataView(message.buffer);
+    let to = 0;
+    for (const frames of runs) {
+      const view = new DataView(frames.buffer, frames.byteOffset, frames.byteLength);
+      for (let at = 0; at < frames.length;) {
+        const size = LENGTH_FIELD_SIZE + view.getInt32(at);
+        const seq = ++this.#seq;
+        out.setBigUint64(to, BigInt(seq));
+        to += SEQ_SIZE;
+        message.set(frames.subarray(at, at + size), to);
+        this.#kept.push({ seq, frame: message.subarray(to, to + size) });
+        to += size;
+        at += size;
+      }
     }
     if (this.#kept.length > KEEP) this.#kept.splice(0, this.#kept.length - KEEP);
-    this.#browsers.publish(encodeRecords(records), false);
+    this.#browsers.publish(message, false);
+    return length;
   }
 }
 
 /**
  * Writes a browser's queued records as WebSocket messages, one per chunk; waits while the
  * socket's own buffer is over {@linkcode SOCKET_HIGH_WATER}, so that a browser that does not
- * read shows up as a stalled write, as a TCP display does. It skips records it has sent
- * already: a browser that joins while records are on their way gets them once.
+ * read shows up as a stalled write, as a TCP display does. A browser that joins while records
+ * are on their way gets them once: what it missed is queued before it subscribes, and the
+ * fan-out does not hand a subscriber the runs published before it joined (lib/server/bus.ts).
  */
 class SocketWriter implements Writable {
   #socket: WebSocket;
-  #sent = 0;
 
   constructor(socket: WebSocket) {
     this.#socket = socket;
@@ -207,8 +231,23 @@ class SocketWriter implements Writable {
     if (this.#socket.readyState !== WebSocket.OPEN) {
       throw new Deno.errors.BrokenPipe("the WebSocket is closed");
     }
-    const fresh = this.#unsent(bytes);
-    if (fresh.length > 0) this.#socket.send(fresh);
+    // Messages under malloc's mmap threshold (deno task server sets it to 64 KiB): Deno copies
+    // each message it sends, and a larger copy is a fresh mapping, faulted in page by page.
+    if (bytes.length <= MESSAGE_LIMIT) {
+      this.#socket.send(bytes);
+    } else {
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      let from = 0;
+      for (let at = 0; at < bytes.length;) {
+        const next = at + SEQ_SIZE + LENGTH_FIELD_SIZE + view.getInt32(at + SEQ_SIZE);
+        if (next - from > MESSAGE_LIMIT && at > from) {
+          this.#socket.send(bytes.subarray(from, at));
+          from = at;
+        }
+        at = next;
+      }
+      this.#socket.send(bytes.subarray(from));
+    }
     while (this.#socket.bufferedAmount > SOCKET_HIGH_WATER) {
       await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
       if (this.#socket.readyState !== WebSocket.OPEN) {
@@ -216,20 +255,6 @@ class SocketWriter implements Writable {
       }
     }
     return bytes.length;
-  }
-
-  /** The records of `bytes` after the last one sent (usually all of them, uncopied). */
-  #unsent(bytes: Uint8Array): Uint8Array {
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    let at = 0;
-    let from = -1;
-    while (at < bytes.length) {
-      const seq = Number(view.getBigUint64(at));
-      if (seq > this.#sent && from < 0) from = at;
-      if (seq > this.#sent) this.#sent = seq;
-      at += SEQ_SIZE + LENGTH_FIELD_SIZE + view.getInt32(at + SEQ_SIZE);
-    }
-    return from < 0 ? bytes.subarray(0, 0) : bytes.subarray(from);
   }
 }
 
