@@ -165,13 +165,8 @@ export async function main(argv: string[]): Promise<number> {
   let web: string[] = [];
   if (withWeb) {
     console.log("\n# web rows: 1 sender x N WebSocket receivers, wirechat --web vs Node's ws");
-    const webRows = await runWebRows(kind === "quick");
-    const tcp = rows.find((r) =>
-      r.server === "wirechat" && r.scenario === "flood-1x100-32B" && r.status === "ok"
-    );
-    web = typeof webRows === "string"
-      ? [`Web rows skipped: ${webRows}.`]
-      : webReport(webRows, tcp?.deliveriesPerSec ?? undefined);
+    const webRows = await runWebRows(kind === "quick", env);
+    web = typeof webRows === "string" ? [`Web rows skipped: ${webRows}.`] : webReport(webRows);
     for (const line of web.filter((l) => l.startsWith("- "))) console.log(`# ${line.slice(2)}`);
     await Deno.writeTextFile(`${out}/web.md`, web.join("\n") + "\n");
   }

@@ -51,6 +51,24 @@ const STORM_SIZE = 300;
 /** Lines at error or warn level about accepting: a failed accept is one connection's business. */
 const ACCEPT_COMPLAINT = /^\S+ (error|warn) .*accept/;
 
+/**
+ * The fuzzer's steps in flight, by name: should the fuzzing never end, the watchdog's failure
+ * names the steps it is stuck in.
+ */
+const inFlight = new Map<string, number>();
+
+/** Awaits `work`, counted in {@linkcode inFlight} as `name` meanwhile. */
+async function step<T>(name: string, work: Promise<T>): Promise<T> {
+  inFlight.set(name, (inFlight.get(name) ?? 0) + 1);
+  try {
+    return await work;
+  } finally {
+    const left = inFlight.get(name)! - 1;
+    if (left > 0) inFlight.set(name, left);
+    else inFlight.delete(name);
+  }
+}
+
 /** What the fuzzer sent, and what the server did about it. */
 interface Counts {
   connections: number;
@@ -99,7 +117,7 @@ async function session(rng: Prng, targets: Target[], counts: Counts): Promise<vo
   const target = rng.pick(targets);
   let conn: Deno.Conn;
   try {
-    conn = await dial(target);
+    conn = await step(`dial ${target.tls ? "TLS" : "plain"}`, dial(target));
   } catch {
     counts.connectFailures++;
     return;
@@ -127,17 +145,17 @@ async function session(rng: Prng, targets: Target[], counts: Counts): Promise<vo
     const size = rng.chance(0.3) ? rng.range(1, 8) : rng.range(1, 4096);
     const chunk = stream.subarray(at, at + size);
     at += chunk.length;
-    if (!(await tryWrite(conn, chunk))) break;
+    if (!(await step("write", tryWrite(conn, chunk)))) break;
     counts.bytes += chunk.length;
     if (rng.chance(0.2)) await sleep(rng.int(50));
   }
   // Leave at once, after a while, or wait for the server to end it (its time limits will).
   const wait = rng.pick([0, rng.int(500), 3000]);
-  await Promise.race([reading, sleep(wait)]);
+  await step("read until leaving", Promise.race([reading, sleep(wait)]));
   if (closedByServer) counts.closedByServer++;
   else counts.closedByUs++;
   closeQuietly(conn);
-  await reading;
+  await step("read after close", reading);
 }
 
 /**
@@ -147,15 +165,17 @@ async function session(rng: Prng, targets: Target[], counts: Counts): Promise<vo
 async function beneathSession(rng: Prng, tls: Target, counts: Counts): Promise<void> {
   let session: TlsBeneath;
   try {
-    session = await TlsBeneath.connect(tls, 5000);
+    session = await step("beneath: connect", TlsBeneath.connect(tls, 5000));
   } catch {
     counts.connectFailures++;
     return;
   }
   counts.connections++;
   const littleEndian = rng.chance(0.5);
-  await session.writeTls(opening(rng, littleEndian));
-  for (let i = rng.int(3); i > 0; i--) await session.writeTls(piece(rng, littleEndian));
+  await step("beneath: write through TLS", session.writeTls(opening(rng, littleEndian)));
+  for (let i = rng.int(3); i > 0; i--) {
+    await step("beneath: write through TLS", session.writeTls(piece(rng, littleEndian)));
+  }
   const ways = [...Object.keys(BENEATH_TLS), ...MUTATIONS, RANDOM_BYTES];
   const way = rng.pick(ways);
   const records = session.lastRecords;
@@ -177,10 +197,13 @@ async function beneathSession(rng: Prng, tls: Target, counts: Counts): Promise<v
   counts.beneath.set(name, entry);
   entry.runs++;
   // A session the server already ended (a broken opening) proves nothing here.
-  const already = await session.waitEnded(0);
-  await session.writeRaw(bytes);
+  const already = await step("beneath: ended?", session.waitEnded(0));
+  await step("beneath: write raw", session.writeRaw(bytes));
   counts.bytes += bytes.length;
-  const how = await session.waitEnded(name === RANDOM_BYTES ? rng.int(500) : 3000);
+  const how = await step(
+    "beneath: wait for the end",
+    session.waitEnded(name === RANDOM_BYTES ? rng.int(500) : 3000),
+  );
   session.destroy();
   if (how !== "open") {
     entry.ended++;
@@ -210,12 +233,15 @@ async function storms(
     await sleep(everyMs / 2 + rng.int(everyMs));
     if (until()) break;
     const listener = rng.pick(listeners);
-    const storm = await resetStorm(listener.port, STORM_SIZE);
+    const storm = await step("reset storm", resetStorm(listener.port, STORM_SIZE));
     // The listener stormed, and the plain and TLS ports checked at the end.
     const targets = [listener, ...health.filter((t) => t.port !== listener.port)];
-    const checks = await Promise.all(
-      targets.map((target, i) =>
-        timedExchange(target, `after-storm-${summaries.length}-${i}`, 1000)
+    const checks = await step(
+      "exchange after a storm",
+      Promise.all(
+        targets.map((target, i) =>
+          timedExchange(target, `after-storm-${summaries.length}-${i}`, 1000)
+        ),
       ),
     );
     const slowest = Math.max(...checks.map((c) => c.ms));
@@ -317,9 +343,12 @@ export async function main(args: string[]): Promise<number> {
     let watchdog: ReturnType<typeof setTimeout> | undefined;
     const stuck = new Promise<void>((resolve) => {
       watchdog = setTimeout(() => {
+        const stuckIn = [...inFlight].map(([name, count]) => `${count} in ${name}`).join(", ");
         failures.push(
           `the fuzzing had not ended ${seconds + 60} s after it began: a connection the server ` +
-            "neither served nor closed (replay with the seed)",
+            `neither served nor closed (replay with the seed); steps still waiting: ${
+              stuckIn || "none"
+            }`,
         );
         resolve();
       }, (seconds + 60) * 1000);

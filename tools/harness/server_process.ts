@@ -31,6 +31,8 @@ export interface ServerOptions {
   listeners?: number;
   /** Run under `prlimit --nofile=N:N`, to starve it of descriptors. */
   nofile?: number;
+  /** Put in front of the command (the bench's `taskset -c 0`, say). */
+  wrapper?: readonly string[];
   /** Also append every log line to this file. */
   logFile?: string;
   /** Give up waiting for the listeners after this long (default 30 s). */
@@ -94,9 +96,10 @@ export class ServerProcess extends Child {
   readonly tally: LogTally;
 
   private constructor(args: string[], options: ServerOptions, file?: Deno.FsFile) {
-    const wrapper = options.nofile
-      ? ["prlimit", `--nofile=${options.nofile}:${options.nofile}`]
-      : [];
+    const wrapper = [
+      ...(options.wrapper ?? []),
+      ...(options.nofile ? ["prlimit", `--nofile=${options.nofile}:${options.nofile}`] : []),
+    ];
     const command = options.command
       ? [...wrapper, ...options.command, ...args]
       : programCommand("main_server.ts", args, { permissions: options.permissions, wrapper });
