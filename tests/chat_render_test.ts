@@ -13,12 +13,8 @@ import {
   plainText,
   type ScreenSize,
 } from "../lib/client/chat/render.ts";
-import {
-  ChatState,
-  type ChatStateOptions,
-  nameColor,
-  PASTE_CONFIRM_LINES,
-} from "../lib/client/chat/state.ts";
+import { ChatState, type ChatStateOptions, PASTE_CONFIRM_LINES } from "../lib/client/chat/state.ts";
+import { nameColor } from "../lib/protocol/name_colour.ts";
 import { textWidth } from "../lib/client/chat/width.ts";
 
 const pure = { permissions: "none" } as const;

@@ -7,7 +7,7 @@ import {
   parseHello,
 } from "../lib/protocol/web_records.ts";
 import { backoffMs, colourIndex, fullTime, oneLine, shortTime } from "../web/chat_format.ts";
-import { nameColor } from "../lib/client/chat/state.ts";
+import { nameColor } from "../lib/protocol/name_colour.ts";
 import { PALETTE } from "../lib/client/chat/render.ts";
 
 const jason = encodeFrame({

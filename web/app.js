@@ -200,14 +200,19 @@ function neutralizeControls(text) {
   });
 }
 
+// lib/protocol/name_colour.ts
+function nameColor(name, paletteSize) {
+  let hash = 2166136261;
+  for (let i = 0; i < name.length; i++) {
+    hash = Math.imul(hash ^ name.charCodeAt(i), 16777619);
+  }
+  return (hash >>> 0) % paletteSize;
+}
+
 // web/chat_format.ts
 var PALETTE_SIZE = 14;
 function colourIndex(username2) {
-  let hash = 2166136261;
-  for (let i = 0; i < username2.length; i++) {
-    hash = Math.imul(hash ^ username2.charCodeAt(i), 16777619);
-  }
-  return (hash >>> 0) % PALETTE_SIZE;
+  return nameColor(username2, PALETTE_SIZE);
 }
 var two = (n) => String(n).padStart(2, "0");
 function shortTime(time) {

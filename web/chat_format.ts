@@ -7,6 +7,7 @@
 
 import type { Timestamp } from "../lib/protocol/frame.ts";
 import { neutralizeControls } from "../lib/protocol/sanitize.ts";
+import { nameColor } from "../lib/protocol/name_colour.ts";
 
 /**
  * Colours in style.css (.c0 to .c13): the terminal chat's 14 hues in its order, so that the
@@ -14,16 +15,9 @@ import { neutralizeControls } from "../lib/protocol/sanitize.ts";
  */
 export const PALETTE_SIZE = 14;
 
-/**
- * A stable colour for a username: FNV-1a over its UTF-16 code units, into the palette (the
- * terminal chat's nameColor, lib/client/chat/state.ts, which the page may not import).
- */
+/** A stable colour for a username, the one the terminal chat gives it. */
 export function colourIndex(username: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < username.length; i++) {
-    hash = Math.imul(hash ^ username.charCodeAt(i), 0x01000193);
-  }
-  return (hash >>> 0) % PALETTE_SIZE;
+  return nameColor(username, PALETTE_SIZE);
 }
 
 const two = (n: number) => String(n).padStart(2, "0");

@@ -10,6 +10,7 @@
 import type { Message } from "../../protocol/frame.ts";
 import { neutralizeControls } from "../../protocol/sanitize.ts";
 import { formatTimestamp } from "../../protocol/time.ts";
+import { nameColor } from "../../protocol/name_colour.ts";
 import type { Key } from "./input_keys.ts";
 import { LineEditor } from "./line_editor.ts";
 import { textWidth, wrapText } from "./width.ts";
@@ -70,16 +71,6 @@ export function usernameProblem(name: string): string | undefined {
     return `The username is too long (at most ${MAX_USERNAME_BYTES} bytes).`;
   }
   return undefined;
-}
-
-/** A name's palette index: FNV-1a over its UTF-16 units, so it is the same everywhere. */
-export function nameColor(name: string, paletteSize: number): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) {
-    hash ^= name.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193) >>> 0;
-  }
-  return hash % paletteSize;
 }
 
 function sameDate(a: Message, b: Message): boolean {
