@@ -253,17 +253,24 @@ export class TlsBeneath {
     return this.#written.last;
   }
 
-  /** Writes through TLS; resolves once the record is on the socket. */
+  /**
+   * Writes through TLS; resolves once the record is on the socket, or once the server has
+   * ended the connection: node:tls may then never call back (an empty write, here, after the
+   * server closed, never did, and the fuzzer hung on it).
+   */
   writeTls(bytes: Uint8Array): Promise<void> {
-    return new Promise((resolve) => this.tls.write(bytes, () => resolve()));
+    if (bytes.length === 0) return Promise.resolve();
+    return this.#untilEnded(new Promise((resolve) => this.tls.write(bytes, () => resolve())));
   }
 
-  /** Writes on the TCP connection itself, beneath TLS. */
+  /** Writes on the TCP connection itself, beneath TLS; resolves as writeTls does. */
   writeRaw(bytes: Uint8Array): Promise<void> {
-    return new Promise((resolve) => {
-      if (this.#raw.destroyed) return resolve();
-      this.#raw.write(bytes, () => resolve());
-    });
+    if (bytes.length === 0 || this.#raw.destroyed) return Promise.resolve();
+    return this.#untilEnded(new Promise((resolve) => this.#raw.write(bytes, () => resolve())));
+  }
+
+  #untilEnded(written: Promise<void>): Promise<void> {
+    return Promise.race([written, this.ended.then(() => {})]);
   }
 
   /** Resolves with how the server ended the connection, or "open" after `ms`. */
