@@ -91,6 +91,21 @@ Deno.test({
 });
 
 Deno.test({
+  name: "a full ring that ages out one frame forgets that frame only",
+  permissions: "none",
+  fn() {
+    const ring = new RingStore(10, { maxAgeMs: 1000 });
+    // 15 frames into 10 places: the first five are gone, and m5 is the only old one left.
+    for (let i = 0; i < 15; i++) {
+      ring.append([{ frames: frame(`m${i}`), littleEndian: false }], i < 6 ? 0 : 5000);
+    }
+    const expected = Array.from({ length: 9 }, (_, i) => `m${i + 6}`);
+    assert.deepEqual(texts(ring.replay(false, 5500)), expected);
+    assert.equal(ring.size, 9);
+  },
+});
+
+Deno.test({
   name: "the fan-out delivers to a display subscribed before a run's delivery only later runs",
   permissions: "none",
   async fn() {

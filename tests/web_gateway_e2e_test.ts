@@ -13,6 +13,7 @@ import { bounded } from "../tools/harness/wait.ts";
 import { writeAll } from "../lib/net/wire_io.ts";
 import { concatBytes } from "../lib/protocol/bytes.ts";
 import { MESSAGE_LIMIT } from "../lib/server/web/gateway.ts";
+import { generateCertificates } from "../tools/certificates.ts";
 
 /** A server with a web listener; its TCP port is `server.port`, its web port the second. */
 async function webServer(args: string[] = []): Promise<ServerProcess> {
@@ -121,6 +122,7 @@ Deno.test(
     await back.until(() => back.records.length === 3, "the three missed records");
     assert.deepEqual(back.texts, order.slice(2));
     assert.deepEqual(back.records.map((r) => r.seq), [3, 4, 5]);
+    assert.equal(back.recordsBeforeWelcome, 0, "the welcome comes before the missed records");
     await server.log.waitFor(/identified as browser \(resuming after 2 of epoch \w+\)$/);
     // A fresh browser without history gets nothing old.
     await using fresh = await WebClient.open(wsUrl(server));
@@ -248,6 +250,23 @@ Deno.test(
     // Its place is free again.
     await using next = await WebClient.open(wsUrl(server));
     assert.ok(next.welcome);
+  }),
+);
+
+Deno.test(
+  "a reload with a key that is not the certificate's keeps the page served with the old pair",
+  { ignore: Deno.build.os === "windows" },
+  bounded(30_000, async () => {
+    await using certs = await CertificateDir.create();
+    await using server = await webServer(certs.serverArgs);
+    const refused = server.log.next(/web chat: certificate not reloaded, keeping the old one/);
+    await certs.install(await generateCertificates(), "cert");
+    server.kill("SIGHUP");
+    await refused;
+    using client = Deno.createHttpClient({ caCerts: [certs.caCert] });
+    const page = await fetch(`https://localhost:${webPort(server)}/`, { client });
+    assert.equal(page.status, 200, "the old pair no longer serves the page");
+    await page.body?.cancel();
   }),
 );
 

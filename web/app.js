@@ -280,6 +280,7 @@ function connect() {
   };
   ws.onmessage = (event) => {
     if (typeof event.data === "string") return onWelcome(JSON.parse(event.data));
+    if (!welcomed) return;
     for (const record of decodeRecords(new Uint8Array(event.data))) {
       if (resume && record.seq <= resume.seq && welcomedEpoch === resume.epoch) continue;
       resume = {

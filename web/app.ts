@@ -72,6 +72,8 @@ function connect(): void {
   };
   ws.onmessage = (event) => {
     if (typeof event.data === "string") return onWelcome(JSON.parse(event.data) as Welcome);
+    // Records are numbered in the welcome's epoch: none comes before it (PROTOCOL.md §11).
+    if (!welcomed) return;
     for (const record of decodeRecords(new Uint8Array(event.data as ArrayBuffer))) {
       // The gateway sends each record once; a record seen already is skipped all the same.
       if (resume && record.seq <= resume.seq && welcomedEpoch === resume.epoch) continue;

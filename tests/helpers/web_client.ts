@@ -25,6 +25,8 @@ export class WebClient implements AsyncDisposable {
   /** The size of each binary message received. */
   readonly messageSizes: number[] = [];
   welcome: Welcome | undefined;
+  /** How many records had come when the welcome did (the protocol says none). */
+  recordsBeforeWelcome = 0;
   closed: CloseEvent | undefined;
   #changed: (() => void)[] = [];
   readonly #opened: Promise<void>;
@@ -38,8 +40,10 @@ export class WebClient implements AsyncDisposable {
       this.socket.onerror = (event) => reject(new Error((event as ErrorEvent).message));
     });
     this.socket.onmessage = (event) => {
-      if (typeof event.data === "string") this.welcome = JSON.parse(event.data);
-      else {
+      if (typeof event.data === "string") {
+        this.welcome = JSON.parse(event.data);
+        this.recordsBeforeWelcome = this.records.length;
+      } else {
         const bytes = new Uint8Array(event.data as ArrayBuffer);
         this.messageSizes.push(bytes.length);
         this.records.push(...decodeRecords(bytes));

@@ -81,7 +81,7 @@ export class RingStore implements HistoryStore {
       let old = this.#head;
       while (old < this.#kept.length && this.#kept[old].receivedMs < now - this.#maxAgeMs) old++;
       if (old > this.#head) {
-        this.#trim(old);
+        this.#trim(old - this.#head);
         this.#joined = [undefined, undefined];
       }
       // A cached replay may hold frames that have aged out since.

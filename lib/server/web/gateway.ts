@@ -147,18 +147,23 @@ export class WebGateway {
     return this.#log;
   }
 
-  /** @internal Subscribes a browser's queue, sending it first what it missed. */
-  join(queue: DisplayQueue, hello: Hello): string {
+  /**
+   * @internal Sends the welcome with `sendWelcome`, then subscribes a browser's queue, with
+   * what it missed queued first. The welcome goes before any record: the page reads a record's
+   * number in the epoch the welcome named, and a record ahead of it would be read in the epoch
+   * of the page's previous connection (and skipped, after a restart).
+   */
+  join(queue: DisplayQueue, hello: Hello, sendWelcome: (text: string) => void): void {
     const records = this.#missed(hello);
-    if (records.length > 0) queue.enqueue(encodeRecords(records));
-    this.#browsers.subscribe(queue);
     const welcome: Welcome = {
       type: "welcome",
       epoch: this.epoch,
       seq: records.length > 0 ? records[0].seq - 1 : this.#seq,
       maxFrame: this.#relay.options.maxFrame,
     };
-    return JSON.stringify(welcome);
+    sendWelcome(JSON.stringify(welcome));
+    if (records.length > 0) queue.enqueue(encodeRecords(records));
+    this.#browsers.subscribe(queue);
   }
 
   /** @internal */
@@ -373,7 +378,7 @@ class BrowserSession {
       ? ` (resuming after ${hello.resume.seq} of epoch ${hello.resume.epoch})`
       : "";
     this.#gateway.log.info(`${this.#from.peer} identified as browser${resume}`);
-    this.#socket.send(this.#gateway.join(this.#queue, hello));
+    this.#gateway.join(this.#queue, hello, (welcome) => this.#socket.send(welcome));
   }
 
   /** Validates and publishes one message's frames; pauses when over the rate. */

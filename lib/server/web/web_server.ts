@@ -61,6 +61,8 @@ export class WebEndpoint {
   #files: Map<string, { body: Uint8Array<ArrayBuffer>; type: string }>;
   #log: Logger;
   #limitTimer: ReturnType<typeof setInterval>;
+  /** The pair being served, to serve again when a new one will not load. */
+  #keys: KeyPair | undefined;
 
   private constructor(
     spec: WebSpec,
@@ -74,6 +76,7 @@ export class WebEndpoint {
     this.#files = files;
     this.#log = log;
     this.#server = this.#listen(keys, spec.port);
+    this.#keys = keys;
     this.#limitTimer = setInterval(() => gateway.checkLimits(Date.now()), 1000);
   }
 
@@ -120,22 +123,38 @@ export class WebEndpoint {
    * Loads the certificate again: the listener closes and opens again on the same port with it
    * (Deno.serve cannot swap a certificate, and sharing the port needs an unstable flag). Its
    * shutdown closes the open WebSockets too: the pages reconnect at once and resume (nothing
-   * is missed, nothing typed is lost). A pair that cannot be used keeps the old one serving.
-   * Never throws: the outcome is logged.
+   * is missed). A pair that cannot be used (unreadable, or a key that is not the
+   * certificate's, which only opening the listener tells) keeps the old one serving. Never
+   * throws: the outcome is logged.
    */
   async reload(): Promise<void> {
     if (!this.tls) return;
+    let keys: KeyPair;
     try {
-      const keys = await readKeyPair(this.spec.certFile!, this.spec.keyFile!);
-      const port = this.port;
-      await this.#server.shutdown();
-      this.#server = this.#listen(keys, port);
+      keys = await readKeyPair(this.spec.certFile!, this.spec.keyFile!);
     } catch (error) {
-      return this.#log.error(
-        `web chat: certificate not reloaded, keeping the old one: ${explainError(error)}`,
-      );
+      return this.#notReloaded(error);
+    }
+    const port = this.port;
+    await this.#server.shutdown();
+    try {
+      this.#server = this.#listen(keys, port);
+      this.#keys = keys;
+    } catch (error) {
+      try {
+        this.#server = this.#listen(this.#keys, port);
+      } catch (again) {
+        return this.#log.error(`web chat stopped: it cannot listen again: ${explainError(again)}`);
+      }
+      return this.#notReloaded(error);
     }
     this.#log.info(`web chat on ${this.url}: certificate reloaded`);
+  }
+
+  #notReloaded(error: unknown): void {
+    this.#log.error(
+      `web chat: certificate not reloaded, keeping the old one: ${explainError(error)}`,
+    );
   }
 
   async close(): Promise<void> {
