@@ -305,6 +305,32 @@ Deno.test("the SQLite store prunes by rows and by age in small background steps"
   });
 });
 
+Deno.test("age pruning goes through many runs in steps; once all are gone, numbers go on after a restart", async () => {
+  await withDir((dir) => {
+    const { log } = collectingLog();
+    const path = join(dir, "aged.db");
+    const store = SqliteStore.open(path, { replayCount: 5, maxAgeMs: 1000, log });
+    // More runs than one step deletes (500), all old by 5000.
+    for (let i = 0; i < 1200; i++) store.append(run(`m${i}`), 0);
+    let steps = 0;
+    while (store.step(5000)) steps++;
+    assert.ok(steps >= 2, `pruned in ${steps + 1} steps, not one`);
+    store.close();
+    const empty = openReadOnly(path);
+    assert.deepEqual(queryHistory(empty, { last: 10 }).rows, []);
+    empty.close();
+    const again = SqliteStore.open(path, { replayCount: 5, maxAgeMs: 1000, log });
+    again.append(run("after the restart"), 6000);
+    while (again.step(6000));
+    again.close();
+    const db = openReadOnly(path);
+    const rows = queryHistory(db, { last: 10, search: "restart" }).rows;
+    assert.deepEqual(rows.map((r) => r.message.text), ["after the restart"]);
+    assert.equal(rows[0].id, 1201, "numbered after the 1200 before, not from 1");
+    db.close();
+  });
+});
+
 Deno.test("search ranks with FTS5 once indexed, and finds the not yet indexed by LIKE", async () => {
   await withDir((dir) => {
     const path = join(dir, "h.db");

@@ -102,7 +102,12 @@ export class SqliteStore implements HistoryStore {
       "INSERT INTO runs (first, count, received_ms, little_endian, frames) VALUES (?, ?, ?, ?, ?)",
     );
     const last = db.prepare("SELECT first, count FROM runs ORDER BY first DESC LIMIT 1").get();
-    this.#next = last ? Number(last.first) + Number(last.count) : 1;
+    // After pruning emptied the table, numbers go on past the last pruned (#prune moves
+    // indexed_up_to past it), not from 1 again: the index would take new ones for indexed.
+    const indexedUpTo = Number(
+      db.prepare("SELECT value FROM meta WHERE key = 'indexed_up_to'").get()?.value ?? 0,
+    );
+    this.#next = Math.max(last ? Number(last.first) + Number(last.count) : 1, indexedUpTo + 1);
     // The replay: the newest runs, until they hold replayCount messages.
     const newest = db.prepare(
       "SELECT count, received_ms, little_endian, frames FROM runs ORDER BY first DESC",
@@ -254,7 +259,11 @@ export class SqliteStore implements HistoryStore {
       this.#troubled = false;
       return more === 1;
     } catch (error) {
-      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      try {
+        if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      } catch {
+        // The database is in trouble; the next step tries again (and says so once, below).
+      }
       if (!this.#troubled) {
         this.#log.error(
           `history: ${
@@ -290,11 +299,16 @@ export class SqliteStore implements HistoryStore {
     const db = this.#db;
     // The first message number to keep.
     let keep = maxRows > 0 ? this.#next - maxRows : 0;
+    let moreByAge = false;
     if (maxAgeMs > 0) {
-      const young = db.prepare(
-        "SELECT first FROM runs WHERE received_ms >= ? ORDER BY first LIMIT 1",
-      ).get(now - maxAgeMs);
-      keep = Math.max(keep, young ? Number(young.first) : this.#next);
+      // Only the oldest runs one step may delete are looked at, by the primary key: a search
+      // for the first young run would scan every old one, each step, however many there are.
+      const oldest = db.prepare("SELECT first, received_ms FROM runs ORDER BY first LIMIT ?")
+        .all(STEP_ROWS + 1);
+      const young = oldest.find((row) => Number(row.received_ms) >= now - maxAgeMs);
+      moreByAge = !young && oldest.length > STEP_ROWS;
+      const byAge = young ?? (moreByAge ? oldest[STEP_ROWS] : undefined);
+      keep = Math.max(keep, byAge ? Number(byAge.first) : this.#next);
     }
     const oldest = db.prepare("SELECT first FROM runs ORDER BY first LIMIT 1").get();
     if (!oldest || Number(oldest.first) >= keep) return 0;
@@ -320,8 +334,11 @@ export class SqliteStore implements HistoryStore {
       upTo = keep;
     }
     if (this.indexed) db.prepare("DELETE FROM message_words WHERE rowid < ?").run(upTo);
+    // What is pruned needs no indexing: the index goes on after it (else it would look for
+    // messages no longer there forever), and so do the numbers after a restart.
+    db.prepare("UPDATE meta SET value = max(value, ?) WHERE key = 'indexed_up_to'").run(upTo - 1);
     db.exec("COMMIT");
-    return more ? 1 : 0;
+    return more || moreByAge ? 1 : 0;
   }
 
   /** Adds up to `rows` messages to the full-text index; 1 if more are due. */
@@ -332,8 +349,11 @@ export class SqliteStore implements HistoryStore {
       db.prepare("SELECT value FROM meta WHERE key = 'indexed_up_to'").get()?.value ?? 0,
     );
     if (from + 1 >= this.#next) return 0;
+    // From the run that holds message from + 1 (the last starting at or before it), found by
+    // the primary key: `first + count > ?` would scan every run before it.
     const found = db.prepare(
-      "SELECT first, little_endian, frames FROM runs WHERE first + count > ? ORDER BY first",
+      "SELECT first, little_endian, frames FROM runs WHERE first >= " +
+        "(SELECT coalesce(max(first), 0) FROM runs WHERE first <= ?) ORDER BY first",
     );
     const add = db.prepare("INSERT INTO message_words (rowid, text) VALUES (?, ?)");
     let to = from;
