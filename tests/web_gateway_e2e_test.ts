@@ -150,6 +150,28 @@ Deno.test(
 );
 
 Deno.test(
+  "a browser that resumes after 6 MB of messages gets the newest 4 MiB of them, the gap shown in its welcome",
+  bounded(30_000, async () => {
+    await using server = await webServer(["--keyboard-rate", "0"]);
+    await using watcher = await WebClient.open(wsUrl(server));
+    const epoch = watcher.welcome!.epoch;
+    await using keyboard = await RawClient.identified(server, server.port, "keyboard");
+    const big = (i: number) => `${i} `.padEnd(60_000, "x");
+    for (let i = 1; i <= 100; i++) await keyboard.send(frameOf("tty", big(i)));
+    await watcher.until(() => watcher.records.length === 100, "100 records");
+    await using back = await WebClient.open(wsUrl(server), { epoch, seq: 0, tail: "0".repeat(16) });
+    await back.until(() => back.records.at(-1)?.seq === 100, "the newest record");
+    const seqs = back.records.map((r) => r.seq);
+    const kept = seqs.length;
+    assert.ok(kept > 60 && kept < 71, `${kept} records kept: about 4 MiB of 60 KB`);
+    assert.deepEqual(seqs, Array.from({ length: kept }, (_, i) => 101 - kept + i));
+    assert.equal(back.welcome!.seq, 100 - kept, "the welcome says where the kept ones start");
+    assert.equal(back.recordsBeforeWelcome, 0);
+    assert.equal(back.texts.at(-1), big(100));
+  }),
+);
+
+Deno.test(
   "a WebSocket message larger than a frame may be drops that browser; the others carry on",
   bounded(30_000, async () => {
     await using server = await webServer(["--max-frame", "200"]);

@@ -32,6 +32,11 @@ import {
 
 /** Records kept for browsers that reconnect. */
 export const KEEP = 1000;
+/**
+ * Bytes of frames kept at most, whatever their number: what one resuming browser may be sent
+ * at once (a thousand messages of 64 KiB would be 64 MiB a browser).
+ */
+export const KEEP_BYTES = 4 * 1024 * 1024;
 /** Bytes a browser's socket may buffer before its writer waits (its queue then grows). */
 const SOCKET_HIGH_WATER = 64 * 1024;
 /** Bytes of records in one WebSocket message at most (one record may be larger). */
@@ -66,6 +71,7 @@ export class WebGateway {
   #replayToNew: boolean;
   #seq = 0;
   #kept: WebRecord[] = [];
+  #keptBytes = 0;
   #browsers: Fanout;
   #tap: DisplayQueue;
   #sessions = new Set<BrowserSession>();
@@ -208,11 +214,18 @@ export class WebGateway {
         to += SEQ_SIZE;
         message.set(frames.subarray(at, at + size), to);
         this.#kept.push({ seq, frame: message.subarray(to, to + size) });
+        this.#keptBytes += size;
         to += size;
         at += size;
       }
     }
-    if (this.#kept.length > KEEP) this.#kept.splice(0, this.#kept.length - KEEP);
+    // The oldest go past KEEP records or KEEP_BYTES (the newest record always stays).
+    let drop = 0;
+    const left = () => this.#kept.length - drop;
+    while (left() > KEEP || (left() > 1 && this.#keptBytes > KEEP_BYTES)) {
+      this.#keptBytes -= this.#kept[drop++].frame.length;
+    }
+    if (drop > 0) this.#kept.splice(0, drop);
     this.#browsers.publish(message, false);
     return length;
   }
@@ -233,33 +246,44 @@ class SocketWriter implements Writable {
   }
 
   async write(bytes: Uint8Array): Promise<number> {
-    if (this.#socket.readyState !== WebSocket.OPEN) {
-      throw new Deno.errors.BrokenPipe("the WebSocket is closed");
-    }
     // Messages under malloc's mmap threshold (deno task server sets it to 64 KiB): Deno copies
     // each message it sends, and a larger copy is a fresh mapping, faulted in page by page.
     if (bytes.length <= MESSAGE_LIMIT) {
-      this.#socket.send(bytes);
+      this.#open().send(bytes);
     } else {
+      // A long chunk (a replay, say) goes a piece at a time, each once the socket has room:
+      // Deno's copies of what it has not written stay within the high-water mark.
       const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       let from = 0;
       for (let at = 0; at < bytes.length;) {
         const next = at + SEQ_SIZE + LENGTH_FIELD_SIZE + view.getInt32(at + SEQ_SIZE);
         if (next - from > MESSAGE_LIMIT && at > from) {
-          this.#socket.send(bytes.subarray(from, at));
+          this.#open().send(bytes.subarray(from, at));
+          await this.#drained();
           from = at;
         }
         at = next;
       }
-      this.#socket.send(bytes.subarray(from));
+      this.#open().send(bytes.subarray(from));
     }
+    await this.#drained();
+    return bytes.length;
+  }
+
+  /** The socket, or a BrokenPipe once it has closed. */
+  #open(): WebSocket {
+    if (this.#socket.readyState !== WebSocket.OPEN) {
+      throw new Deno.errors.BrokenPipe("the WebSocket is closed");
+    }
+    return this.#socket;
+  }
+
+  /** Resolves once the socket's buffer is at most {@linkcode SOCKET_HIGH_WATER}. */
+  async #drained(): Promise<void> {
     while (this.#socket.bufferedAmount > SOCKET_HIGH_WATER) {
       await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
-      if (this.#socket.readyState !== WebSocket.OPEN) {
-        throw new Deno.errors.BrokenPipe("the WebSocket is closed");
-      }
+      this.#open();
     }
-    return bytes.length;
   }
 }
 
