@@ -11,17 +11,8 @@
 import { parseArgs } from "node:util";
 import { runTool } from "../lib/cli/args.ts";
 import { UsageError } from "../lib/cli/user_errors.ts";
-import { parseRunTask } from "./compile.ts";
-
-/** The commands, by their deno.json task. */
-export const COMMANDS = [
-  "server",
-  "display",
-  "keyboard",
-  "chat",
-  "history",
-  "conformance",
-] as const;
+// The commands are the programs the release ships as executables.
+import { parseRunTask, PROGRAMS } from "./compile.ts";
 
 const USAGE = `Usage: deno task install [options]
 
@@ -43,7 +34,7 @@ export async function installArgs(
     .tasks;
   const root = options.root ? ["--root", options.root] : [];
   const out: { command: string; argv: string[] }[] = [];
-  for (const name of COMMANDS) {
+  for (const name of PROGRAMS) {
     const task = tasks[name];
     if (!task) continue;
     const command = `wirechat-${name}`;
